@@ -1,0 +1,209 @@
+"""The ``verticals`` command. Thin: every verb delegates to core or to a domain plugin."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from verticals.apps.cli.run import dashboard_command, demo_command, serve_command
+from verticals.core.plugins import COMMAND_VERBS, PluginRegistry, discover
+
+console = Console()
+
+VERB_HELP = {
+    "train": "Train a domain's model, register it and promote it when better.",
+    "evaluate": "Evaluate a domain's production model on a data file (metrics as JSON).",
+    "score": "Score a data file with a domain's production model.",
+    "bench": "Benchmarks: per domain, and `serving` for the core runtime.",
+}
+
+
+def _db_app(plugins: PluginRegistry) -> typer.Typer:
+    app = typer.Typer(help="Database migrations (core and every domain's own branch).")
+
+    @app.command("upgrade")
+    def upgrade_cmd() -> None:
+        """Apply every pending migration."""
+        from verticals.core.bootstrap import prepare_database
+
+        prepare_database(plugins)
+        console.print("database is up to date")
+
+    @app.command("downgrade")
+    def downgrade_cmd(
+        target: Annotated[str, typer.Argument(help="revision, or 'base' to drop everything")],
+    ) -> None:
+        """Revert migrations down to TARGET."""
+        from verticals.core.db.migrate import downgrade
+
+        downgrade(plugins.migration_dirs(), target=target)
+        console.print(f"database downgraded to {target}")
+
+    return app
+
+
+def _keys_app() -> typer.Typer:
+    app = typer.Typer(help="API keys: created once, shown once, stored hashed.")
+
+    @app.command("create")
+    def create(
+        name: Annotated[str, typer.Option("--name", help="who the key is for")],
+        scopes: Annotated[
+            str, typer.Option("--scopes", help="comma-separated, e.g. 'finance:score,medical:*'")
+        ],
+    ) -> None:
+        """Create a key; its secret is printed alone on the last line, once."""
+        from verticals.core.auth import create_key
+        from verticals.core.db import session_scope
+
+        with session_scope() as session:
+            created = create_key(session, name, scopes.split(","))
+        console.print(f"key id {created.info.id} for {name!r}, scopes {created.info.scopes}")
+        print(created.key)
+
+    @app.command("list")
+    def list_cmd() -> None:
+        """List keys (never their secrets)."""
+        from verticals.core.auth import list_keys
+        from verticals.core.db import session_scope
+
+        with session_scope() as session:
+            keys = list_keys(session)
+        table = Table("id", "name", "prefix", "scopes", "created", "revoked")
+        for k in keys:
+            table.add_row(
+                str(k.id),
+                k.name,
+                k.prefix,
+                ",".join(k.scopes),
+                f"{k.created_at:%Y-%m-%d %H:%M}",
+                f"{k.revoked_at:%Y-%m-%d %H:%M}" if k.revoked_at else "",
+            )
+        console.print(table)
+
+    @app.command("revoke")
+    def revoke(key_id: Annotated[int, typer.Argument(help="the key's id")]) -> None:
+        """Revoke a key; it is refused from then on."""
+        from verticals.core.auth import revoke_key
+        from verticals.core.db import session_scope
+
+        with session_scope() as session:
+            info = revoke_key(session, key_id)
+        console.print(f"revoked key {info.id} ({info.name})")
+
+    return app
+
+
+def _models_app() -> typer.Typer:
+    app = typer.Typer(help="The model registry.")
+
+    @app.command("list")
+    def list_cmd(
+        domain: Annotated[str | None, typer.Option("--domain")] = None,
+        as_json: Annotated[bool, typer.Option("--json")] = False,
+    ) -> None:
+        """List registered model versions."""
+        from verticals.core.db import session_scope
+        from verticals.core.registry import list_versions
+
+        with session_scope() as session:
+            versions = list_versions(session, domain=domain)
+        if as_json:
+            print(json.dumps([v.model_dump(mode="json") for v in versions]))
+            return
+        table = Table("model", "version", "stage", "metrics", "sha256")
+        for v in versions:
+            metrics = ", ".join(f"{k}={val:.4g}" for k, val in sorted(v.metrics.items()))
+            table.add_row(f"{v.domain}/{v.name}", v.version, v.stage, metrics, v.sha256[:12])
+        console.print(table)
+
+    @app.command("promote")
+    def promote_cmd(
+        model: Annotated[str, typer.Argument(help="<domain>/<name>")],
+        version: Annotated[str, typer.Argument()],
+        stage: Annotated[str, typer.Option("--stage")] = "production",
+    ) -> None:
+        """Move a model version to a stage (production archives the previous one)."""
+        from verticals.core.db import session_scope
+        from verticals.core.errors import InvalidInput
+        from verticals.core.registry import promote
+
+        domain, _, name = model.partition("/")
+        if not name:
+            raise InvalidInput("model must be written <domain>/<name>")
+        with session_scope() as session:
+            promoted = promote(session, domain=domain, name=name, version=version, stage=stage)  # type: ignore[arg-type]
+        console.print(f"{promoted.ref} is now {promoted.stage}")
+
+    return app
+
+
+def _extra_core_commands(verb: str) -> dict:
+    """Core commands that live beside the domains' ones (e.g. ``bench serving``)."""
+    extra = {}
+    if verb == "bench":
+        try:
+            from verticals.core.serving.bench import bench_serving_command
+
+            extra["serving"] = bench_serving_command
+        except ImportError:
+            pass
+    return extra
+
+
+def build_cli(plugins: PluginRegistry | None = None) -> typer.Typer:
+    plugins = plugins if plugins is not None else discover()
+    app = typer.Typer(
+        name="verticals",
+        help="verticals: medical imaging, card fraud and more, on one ML core.",
+        no_args_is_help=True,
+        pretty_exceptions_show_locals=False,
+    )
+    app.command("serve")(serve_command)
+    app.command("demo")(demo_command)
+    app.command("dashboard")(dashboard_command)
+    app.add_typer(_db_app(plugins), name="db")
+    app.add_typer(_keys_app(), name="keys")
+    app.add_typer(_models_app(), name="models")
+
+    @app.command("domains")
+    def domains_cmd() -> None:
+        """List the installed domains, and the plugins that failed to load."""
+        for name, domain in plugins.domains.items():
+            console.print(f"{name}: {domain.title}")
+        for name, error in plugins.failures.items():
+            console.print(f"[red]{name}: failed to load: {error}[/red]")
+
+    try:
+        from verticals.core.compression.cli import compress_command
+
+        app.command("compress")(compress_command)
+    except ImportError:
+        pass
+
+    for verb in COMMAND_VERBS:
+        group = typer.Typer(help=VERB_HELP[verb], no_args_is_help=True)
+        for name, command in _extra_core_commands(verb).items():
+            group.command(name)(command)
+        for name, domain in plugins.domains.items():
+            command = domain.commands().get(verb)
+            if command is not None:
+                group.command(name, help=(command.__doc__ or f"{verb} {name}"))(command)
+        app.add_typer(group, name=verb)
+    return app
+
+
+def main() -> None:
+    from verticals.core.errors import VerticalsError
+
+    cli = build_cli()
+    try:
+        cli(standalone_mode=True)
+    except VerticalsError as exc:
+        console.print(f"[red]error ({exc.code}):[/red] {exc.message}")
+        if exc.details:
+            console.print(exc.details)
+        raise SystemExit(2) from None

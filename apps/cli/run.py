@@ -1,0 +1,181 @@
+"""Long-running commands: ``serve`` (API), ``dashboard`` (Streamlit) and ``demo`` (both)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import httpx
+import typer
+from rich.console import Console
+
+console = Console()
+DASHBOARD_SCRIPT = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
+
+
+def _prepare() -> dict[str, str]:
+    from verticals.core.bootstrap import ensure_production_models, prepare_database
+    from verticals.core.plugins import discover
+
+    plugins = discover()
+    for name, error in plugins.failures.items():
+        console.print(f"[yellow]domain plugin {name!r} failed to load: {error}[/yellow]")
+    prepare_database(plugins)
+    return ensure_production_models(plugins)
+
+
+def _api_process(host: str, port: int) -> subprocess.Popen:
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            "verticals.apps.api:create_app",
+            "--host",
+            host,
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ]
+    )
+
+
+def _dashboard_process(host: str, port: int, api_url: str) -> subprocess.Popen:
+    env = {
+        **os.environ,
+        "VERTICALS_API_URL": api_url,
+        "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false",
+    }
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            str(DASHBOARD_SCRIPT),
+            "--server.address",
+            host,
+            "--server.port",
+            str(port),
+            "--server.headless",
+            "true",
+            "--global.developmentMode",
+            "false",
+        ],
+        env=env,
+    )
+
+
+def _wait_until_up(url: str, process: subprocess.Popen, timeout_s: float = 120.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            return False
+        try:
+            if httpx.get(url, timeout=2.0).status_code < 500:
+                return True
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    return False
+
+
+def _stop(processes: list[subprocess.Popen]) -> None:
+    for process in processes:
+        if process.poll() is None:
+            process.terminate()
+    for process in processes:
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _supervise(processes: list[subprocess.Popen]) -> int:
+    """Wait until Ctrl-C / SIGTERM (exit 0) or a child dies (exit 1); stop the rest."""
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        while all(p.poll() is None for p in processes):
+            time.sleep(0.5)
+        console.print("[red]a demo process exited; stopping the others[/red]")
+        return 1
+    except KeyboardInterrupt:
+        console.print("stopping…")
+        return 0
+    finally:
+        _stop(processes)
+
+
+def serve_command(
+    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port")] = 8000,
+    workers: Annotated[int, typer.Option("--workers", help="uvicorn worker processes")] = 1,
+) -> None:
+    """Serve the API: apply migrations, register missing production models, start uvicorn."""
+    import uvicorn
+
+    for domain, version in _prepare().items():
+        console.print(f"{domain}: production model {version}")
+    uvicorn.run(
+        "verticals.apps.api:create_app", factory=True, host=host, port=port, workers=workers
+    )
+
+
+def dashboard_command(
+    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port")] = 8501,
+) -> None:
+    """Start the Streamlit dashboard alone."""
+    _prepare()
+    process = _dashboard_process(host, port, os.environ.get("VERTICALS_API_URL", ""))
+    raise typer.Exit(_supervise([process]))
+
+
+def demo_command(
+    api_port: Annotated[int, typer.Option("--api-port")] = 8000,
+    dashboard_port: Annotated[int, typer.Option("--dashboard-port")] = 8501,
+) -> None:
+    """Start the API (127.0.0.1:8000) and the dashboard (127.0.0.1:8501) on shipped models.
+
+    Works offline on a fresh install: shipped baseline models are registered on first use.
+    Prints both URLs and a demo API key; Ctrl-C stops both.
+    """
+    from verticals.core.auth import create_key
+    from verticals.core.db import session_scope
+
+    host = "127.0.0.1"
+    for domain, version in _prepare().items():
+        console.print(f"{domain}: production model {version}")
+    with session_scope() as session:
+        key = create_key(session, "demo", ["*"]).key
+
+    api_url = f"http://{host}:{api_port}"
+    api = _api_process(host, api_port)
+    if not _wait_until_up(f"{api_url}/healthz", api):
+        _stop([api])
+        console.print("[red]the API did not start; see the log above[/red]")
+        raise typer.Exit(1)
+    dashboard = _dashboard_process(host, dashboard_port, api_url)
+    dashboard_url = f"http://{host}:{dashboard_port}"
+    if not _wait_until_up(f"{dashboard_url}/_stcore/health", dashboard):
+        _stop([api, dashboard])
+        console.print("[red]the dashboard did not start; see the log above[/red]")
+        raise typer.Exit(1)
+
+    console.print(f"API:       {api_url}   (docs: {api_url}/docs, readiness: {api_url}/readyz)")
+    console.print(f"Dashboard: {dashboard_url}")
+    console.print("Demo API key (send as 'Authorization: Bearer <key>'):")
+    console.print(key, highlight=False, soft_wrap=True)
+    console.print("Press Ctrl-C to stop.")
+    raise typer.Exit(_supervise([api, dashboard]))

@@ -1,0 +1,81 @@
+"""Home page: domains, production models and their metrics, recent predictions, health."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+from sqlalchemy import text
+from verticals.apps.dashboard.state import plugin_registry, prepared
+from verticals.core.audit import recent_predictions
+from verticals.core.db import get_engine, session_scope
+from verticals.core.registry import list_versions
+
+
+def _database_health() -> tuple[bool, str]:
+    try:
+        with get_engine().connect() as conn:
+            conn.execute(text("SELECT 1"))
+        return True, get_engine().dialect.name
+    except Exception as exc:  # shown to the operator, not raised
+        return False, f"{type(exc).__name__}: {exc}"
+
+
+def render_home() -> None:
+    plugins = plugin_registry()
+    startup = prepared()
+    st.title("verticals")
+    st.caption("One ML core; a page per domain in the navigation.")
+
+    ok, detail = _database_health()
+    cols = st.columns(3)
+    cols[0].metric("Domains", len(plugins.domains))
+    cols[1].metric("Database", "up" if ok else "down", detail, delta_color="off")
+    cols[2].metric("Plugin failures", len(plugins.failures))
+    for name, error in plugins.failures.items():
+        st.error(f"Domain plugin {name!r} failed to load: {error}")
+
+    st.subheader("Domains")
+    st.dataframe(
+        pd.DataFrame(
+            [
+                {
+                    "domain": name,
+                    "title": domain.title,
+                    "production model": startup.get(name, ""),
+                    "api": f"/v1/{name}",
+                }
+                for name, domain in plugins.domains.items()
+            ]
+        ),
+        hide_index=True,
+        width="stretch",
+    )
+
+    with session_scope() as session:
+        versions = [v for v in list_versions(session) if v.stage == "production"]
+        recent = recent_predictions(session, limit=25)
+
+    st.subheader("Production models")
+    if versions:
+        st.dataframe(
+            pd.DataFrame(
+                [
+                    {
+                        "model": f"{v.domain}/{v.name}",
+                        "version": v.version,
+                        **{k: round(val, 4) for k, val in v.metrics.items()},
+                    }
+                    for v in versions
+                ]
+            ),
+            hide_index=True,
+            width="stretch",
+        )
+    else:
+        st.info("No production model registered yet.")
+
+    st.subheader("Recent predictions")
+    if recent:
+        st.dataframe(pd.DataFrame(recent), hide_index=True, width="stretch")
+    else:
+        st.info("No predictions yet.")

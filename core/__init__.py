@@ -1,0 +1,1 @@
+"""Shared infrastructure of verticals. Knows no domain."""

@@ -1,0 +1,157 @@
+"""The prediction record and idempotent replay.
+
+Every prediction is written in the same transaction as the domain's own state changes and
+committed before the response leaves, so nothing acknowledged is lost. A repeated idempotency
+key with the same input returns the stored output; with a different input, 409.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError as DBIntegrityError
+from sqlalchemy.orm import Session
+from verticals.core.db.models import PredictionRecordRow
+from verticals.core.db.session import session_scope
+from verticals.core.errors import Conflict
+from verticals.core.metrics import observe_prediction
+
+
+class AuditContext(BaseModel):
+    request_id: str
+    api_key_id: int | None
+    domain: str
+    route: str
+
+
+class Outcome(BaseModel):
+    """What a scoring function returns: the response body and the model that produced it."""
+
+    output: Any
+    model_version: str | None = None
+    model: str | None = None
+
+
+def input_sha256(payload: Any) -> str:
+    """sha256 of raw bytes, or of the canonical JSON of a structured payload."""
+    if isinstance(payload, bytes | bytearray | memoryview):
+        return hashlib.sha256(bytes(payload)).hexdigest()
+    if isinstance(payload, BaseModel):
+        payload = payload.model_dump(mode="json")
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def stored_output(
+    session: Session, ctx: AuditContext, idempotency_key: str, digest: str
+) -> Any | None:
+    row = session.scalar(
+        select(PredictionRecordRow).where(
+            PredictionRecordRow.api_key_id == ctx.api_key_id,
+            PredictionRecordRow.route == ctx.route,
+            PredictionRecordRow.idempotency_key == idempotency_key,
+        )
+    )
+    if row is None:
+        return None
+    if row.input_sha256 != digest:
+        raise Conflict(
+            f"idempotency key {idempotency_key!r} was already used with a different request body",
+            {"idempotency_key": idempotency_key},
+        )
+    return row.output
+
+
+def record(
+    session: Session,
+    ctx: AuditContext,
+    *,
+    digest: str,
+    outcome: Outcome,
+    latency_ms: float,
+    idempotency_key: str | None = None,
+    status_code: int = 200,
+) -> None:
+    session.add(
+        PredictionRecordRow(
+            request_id=ctx.request_id,
+            api_key_id=ctx.api_key_id,
+            domain=ctx.domain,
+            route=ctx.route,
+            model_version=outcome.model_version,
+            input_sha256=digest,
+            idempotency_key=idempotency_key,
+            output=outcome.output,
+            status_code=status_code,
+            latency_ms=latency_ms,
+        )
+    )
+
+
+def audited(
+    ctx: AuditContext,
+    *,
+    payload: Any,
+    compute: Callable[[Session], Outcome],
+    idempotency_key: str | None = None,
+) -> Any:
+    """Run ``compute`` and record it in one transaction; replay a stored result on retry.
+
+    ``compute`` receives the transaction's session so its own writes commit atomically with
+    the record. Returns the output (the fresh one, or the stored one on an idempotent retry).
+    """
+    digest = input_sha256(payload)
+    started = time.perf_counter()
+    try:
+        with session_scope() as session:
+            if idempotency_key is not None:
+                previous = stored_output(session, ctx, idempotency_key, digest)
+                if previous is not None:
+                    return previous
+            outcome = compute(session)
+            latency_ms = (time.perf_counter() - started) * 1000.0
+            record(
+                session,
+                ctx,
+                digest=digest,
+                outcome=outcome,
+                latency_ms=latency_ms,
+                idempotency_key=idempotency_key,
+            )
+        observe_prediction(
+            ctx.domain, outcome.model or "", outcome.model_version or "", latency_ms / 1000.0
+        )
+        return outcome.output
+    except DBIntegrityError:
+        # A concurrent retry with the same idempotency key committed first: answer with its result.
+        if idempotency_key is None:
+            raise
+        with session_scope() as session:
+            previous = stored_output(session, ctx, idempotency_key, digest)
+        if previous is None:
+            raise
+        return previous
+
+
+def recent_predictions(session: Session, limit: int = 20, domain: str | None = None) -> list[dict]:
+    query = select(PredictionRecordRow).order_by(PredictionRecordRow.id.desc()).limit(limit)
+    if domain is not None:
+        query = query.where(PredictionRecordRow.domain == domain)
+    return [
+        {
+            "id": row.id,
+            "domain": row.domain,
+            "route": row.route,
+            "model_version": row.model_version,
+            "api_key_id": row.api_key_id,
+            "latency_ms": round(row.latency_ms, 2),
+            "created_at": row.created_at.isoformat() if row.created_at else None,
+        }
+        for row in session.scalars(query)
+    ]

@@ -1,0 +1,126 @@
+"""XGBoost → ONNX, kept only where ONNX Runtime is faster than XGBoost's own prediction.
+
+onnxmltools' ``convert_xgboost`` (target opset ≤ 15 for the ai.onnx domain, ``ai.onnx.ml`` 3)
+turns a Booster into a ``TreeEnsembleClassifier``/``Regressor`` graph. Both paths are timed on
+the same rows; the report says which one serving should use.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from pydantic import BaseModel
+from verticals.core.compression import measure
+from verticals.core.errors import IntegrityError
+
+MAX_OPSET = 15
+
+
+class TreeComparison(BaseModel):
+    """Latencies in ms (median); ``use_onnx`` when ONNX wins at every measured batch size."""
+
+    onnx_path: str
+    onnx_bytes: int
+    native_bytes: int | None = None
+    max_abs_diff: float
+    native_ms: dict[int, float]
+    onnx_ms: dict[int, float]
+    use_onnx: bool
+    reason: str
+
+
+def xgboost_to_onnx(booster, n_features: int, path: Path, *, opset: int = MAX_OPSET) -> Path:
+    """Convert ``booster`` (xgboost.Booster or sklearn wrapper) to an ONNX file at ``path``.
+
+    Input ``input``: float32 ``[batch, n_features]``. A binary classifier's graph returns labels
+    and ``[batch, 2]`` probabilities; a regressor returns ``[batch, 1]``."""
+    if opset > MAX_OPSET:
+        raise ValueError(f"onnxmltools' convert_xgboost supports opset <= {MAX_OPSET}, got {opset}")
+    try:
+        from onnxmltools import convert_xgboost
+        from onnxmltools.convert.common.data_types import FloatTensorType
+    except ImportError as exc:  # pragma: no cover
+        raise ImportError(
+            "XGBoost → ONNX needs onnxmltools: pip install onnxmltools==1.16.0"
+        ) from exc
+    if hasattr(booster, "get_booster"):
+        booster = booster.get_booster()
+    if booster.feature_names is not None:  # the converter only reads names of the form f<i>
+        booster = booster.copy()
+        booster.feature_names = None
+        booster.feature_types = None
+    model = convert_xgboost(
+        booster,
+        initial_types=[("input", FloatTensorType([None, n_features]))],
+        target_opset=opset,
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(model.SerializeToString())
+    return path
+
+
+def _positive_scores(outputs: list[np.ndarray]) -> np.ndarray:
+    """The positive-class probability (classifier) or the prediction (regressor), ``[N]``."""
+    scores = outputs[-1] if len(outputs) > 1 else outputs[0]
+    if isinstance(scores, list):  # ZipMap output: list of {label: prob}
+        scores = np.array([[row[k] for k in sorted(row)] for row in scores])
+    scores = np.asarray(scores, dtype=np.float64)
+    return scores[:, -1] if scores.ndim == 2 else scores
+
+
+def compare_xgboost(
+    booster,
+    rows: np.ndarray,
+    out_dir: Path,
+    *,
+    batch_sizes: tuple[int, ...] = (1, 32, 1024),
+    atol: float = 1e-4,
+    budget_s: float = 1.0,
+    native_path: Path | None = None,
+) -> TreeComparison:
+    """Convert, check numerics against ``booster.inplace_predict`` on ``rows`` (float32
+    ``[N, n_features]``), and time both at each batch size on CPU."""
+    from verticals.core.serving.runtime import CPU, RuntimeOptions, create_session
+
+    raw = booster.get_booster() if hasattr(booster, "get_booster") else booster
+    rows = np.ascontiguousarray(rows, dtype=np.float32)
+    path = xgboost_to_onnx(raw, rows.shape[1], out_dir / "model.onnx")
+    session = create_session(path, RuntimeOptions(providers=[CPU], warmup_runs=1))
+
+    def native(x: np.ndarray) -> np.ndarray:
+        return np.asarray(raw.inplace_predict(x, validate_features=False))
+
+    def onnx(x: np.ndarray) -> np.ndarray:
+        return _positive_scores(session.run_all(x))
+
+    sample = rows[: max(batch_sizes)]
+    diff = float(np.max(np.abs(onnx(sample) - native(sample).reshape(len(sample), -1)[:, -1])))
+    if not diff <= atol:
+        raise IntegrityError(
+            f"XGBoost ONNX conversion differs by {diff:.2e} (> {atol:.0e})",
+            {"max_abs_diff": diff},
+        )
+    native_ms, onnx_ms = {}, {}
+    for n in batch_sizes:
+        x = np.resize(rows, (n, rows.shape[1])).astype(np.float32)
+        native_ms[n] = round(measure.latency_ms(native, x, budget_s=budget_s), 4)
+        onnx_ms[n] = round(measure.latency_ms(onnx, x, budget_s=budget_s), 4)
+    wins = [n for n in batch_sizes if onnx_ms[n] < native_ms[n]]
+    use_onnx = len(wins) == len(batch_sizes)
+    reason = (
+        "ONNX Runtime faster at every batch size"
+        if use_onnx
+        else f"native XGBoost faster or equal at batch sizes "
+        f"{[n for n in batch_sizes if n not in wins]}: keep the native model"
+    )
+    return TreeComparison(
+        onnx_path=str(path),
+        onnx_bytes=path.stat().st_size,
+        native_bytes=native_path.stat().st_size if native_path else None,
+        max_abs_diff=diff,
+        native_ms=native_ms,
+        onnx_ms=onnx_ms,
+        use_onnx=use_onnx,
+        reason=reason,
+    )

@@ -1,0 +1,47 @@
+"""Typed settings, read from the environment (prefix ``VERTICALS_``) on first use."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="VERTICALS_", extra="ignore")
+
+    home: Path = Field(default_factory=lambda: Path.home() / ".verticals")
+    database_url: str | None = None
+    environment: str = "development"
+    max_request_bytes: int = 64 * 1024 * 1024
+    log_level: str = "INFO"
+
+    @field_validator("home")
+    @classmethod
+    def _expand_home(cls, value: Path) -> Path:
+        return value.expanduser()
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.home / 'verticals.db'}"
+
+    @property
+    def artifacts_dir(self) -> Path:
+        return self.home / "artifacts"
+
+    def ensure_home(self) -> None:
+        """Create the home folders; called by commands, never at import."""
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.artifacts_dir.mkdir(parents=True, exist_ok=True)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
+
+
+def reset_settings() -> None:
+    """Forget the cached settings (tests change the environment and call this)."""
+    get_settings.cache_clear()

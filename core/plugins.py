@@ -1,0 +1,141 @@
+"""The domain contract and its discovery through the ``verticals.domains`` entry-point group.
+
+Built-in domains register exactly as third-party packages do, in their pyproject.toml::
+
+    [project.entry-points."verticals.domains"]
+    mydomain = "my_package.plugin:MyDomain"
+
+The entry point names a class (or a zero-argument factory) returning a :class:`Domain`.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel
+
+if TYPE_CHECKING:
+    from fastapi import APIRouter
+
+    from verticals.core.compression.target import CompressionTarget
+
+ENTRY_POINT_GROUP = "verticals.domains"
+NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
+COMMAND_VERBS = ("train", "evaluate", "score", "bench")
+
+log = logging.getLogger(__name__)
+
+
+class DomainStatus(BaseModel):
+    """What /readyz and the dashboard show for a domain."""
+
+    ready: bool
+    model_version: str | None = None
+    detail: str = ""
+
+
+class Domain(ABC):
+    """One vertical. Keep construction cheap: load models in :meth:`setup`, not in ``__init__``.
+
+    ``commands()`` maps CLI verbs (``train``, ``evaluate``, ``score``, ``bench``) to plain
+    functions annotated for Typer; the CLI mounts each as ``verticals <verb> <name>``.
+    """
+
+    name: str
+    title: str
+    description: str = ""
+
+    @abstractmethod
+    def router(self) -> APIRouter:
+        """The FastAPI router mounted at ``/v1/<name>``."""
+
+    @abstractmethod
+    def render_page(self) -> None:
+        """Draw the domain's Streamlit page (called on every rerun: cache heavy work)."""
+
+    @abstractmethod
+    def evaluate(self, data_file: Path, **options: Any) -> dict[str, float]:
+        """Metrics of the production model on ``data_file`` (the domain's own format)."""
+
+    @abstractmethod
+    def ensure_production_model(self) -> str:
+        """Make sure a production model is registered (registering the shipped baseline if
+        none is); return its version. Never downloads and never needs ``../shared``."""
+
+    def setup(self) -> None:  # noqa: B027 - optional hook
+        """Load what serving needs (models, sessions). Called once at API start."""
+
+    def status(self) -> DomainStatus:
+        return DomainStatus(ready=True)
+
+    def commands(self) -> Mapping[str, Callable[..., Any]]:
+        return {}
+
+    def migrations_dir(self) -> Path | None:
+        """An Alembic version folder holding this domain's own branch, if it has tables."""
+        return None
+
+    def demo_data(self) -> Path | None:
+        """A small shipped sample the demo and dashboard can use."""
+        return None
+
+    def compression_target(
+        self, model_name: str, data_file: Path | None, split: str
+    ) -> CompressionTarget | None:
+        """What ``verticals compress <domain>/<model>`` needs; None when not compressible."""
+        return None
+
+
+@dataclass
+class PluginRegistry:
+    domains: dict[str, Domain] = field(default_factory=dict)
+    failures: dict[str, str] = field(default_factory=dict)
+
+    def migration_dirs(self) -> list[Path]:
+        dirs = [d.migrations_dir() for d in self.domains.values()]
+        return [d for d in dirs if d is not None]
+
+    def get(self, name: str) -> Domain:
+        from verticals.core.errors import NotFound
+
+        try:
+            return self.domains[name]
+        except KeyError:
+            raise NotFound(f"unknown domain {name!r}", {"known": sorted(self.domains)}) from None
+
+
+def _validate(domain: object, entry_name: str) -> Domain:
+    if not isinstance(domain, Domain):
+        raise TypeError(f"entry point {entry_name!r} did not produce a verticals Domain")
+    if not NAME_PATTERN.match(getattr(domain, "name", "") or ""):
+        raise ValueError(f"domain name {getattr(domain, 'name', None)!r} is not a valid URL prefix")
+    unknown = set(domain.commands()) - set(COMMAND_VERBS)
+    if unknown:
+        raise ValueError(f"unknown command verbs {sorted(unknown)}; allowed: {COMMAND_VERBS}")
+    return domain
+
+
+def discover(group: str = ENTRY_POINT_GROUP) -> PluginRegistry:
+    """Load every registered domain. A plugin that fails is reported; the others still load."""
+    registry = PluginRegistry()
+    for entry in sorted(entry_points(group=group), key=lambda e: e.name):
+        try:
+            factory = entry.load()
+            domain = _validate(factory(), entry.name)
+            if domain.name in registry.domains:
+                raise ValueError(f"domain name {domain.name!r} registered twice")
+            registry.domains[domain.name] = domain
+        except Exception as exc:  # a broken plugin must not take the others down
+            registry.failures[entry.name] = f"{type(exc).__name__}: {exc}"
+            log.error(
+                "domain plugin %r failed to load: %s", entry.name, registry.failures[entry.name]
+            )
+            log.debug("traceback of the failed plugin %r", entry.name, exc_info=True)
+    return registry

@@ -1,0 +1,1 @@
+"""Serving: the FastAPI app factory, auth dependencies, error mapping, runtimes, batching."""

@@ -1,0 +1,138 @@
+"""The API app factory: mounts every domain's router at ``/v1/<name>`` behind API-key auth."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import Depends, FastAPI
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel
+from sqlalchemy import text
+from starlette.concurrency import run_in_threadpool
+from verticals.core.db import get_engine
+from verticals.core.plugins import Domain, DomainStatus, PluginRegistry
+from verticals.core.serving.deps import require_domain_access
+from verticals.core.serving.errors import install_error_handlers
+from verticals.core.serving.middleware import RequestContextMiddleware
+
+log = logging.getLogger("verticals.api")
+
+
+class Health(BaseModel):
+    status: str
+
+
+class Readiness(BaseModel):
+    ready: bool
+    database: DomainStatus
+    domains: dict[str, DomainStatus]
+    plugin_failures: dict[str, str]
+
+
+def _start_domain(domain: Domain) -> str | None:
+    """Register/load the domain's production model; returns an error text instead of raising."""
+    try:
+        domain.ensure_production_model()
+        domain.setup()
+        return None
+    except Exception as exc:  # one broken domain must not stop the others
+        log.exception("domain %r failed to start", domain.name)
+        return f"{type(exc).__name__}: {exc}"
+
+
+def _database_status() -> DomainStatus:
+    try:
+        with get_engine().connect() as conn:
+            conn.execute(text("SELECT 1"))
+        return DomainStatus(ready=True, detail=get_engine().dialect.name)
+    except Exception as exc:
+        return DomainStatus(ready=False, detail=f"{type(exc).__name__}: {exc}")
+
+
+def _domain_status(domain: Domain, start_error: str | None) -> DomainStatus:
+    if start_error is not None:
+        return DomainStatus(ready=False, detail=start_error)
+    try:
+        return domain.status()
+    except Exception as exc:
+        return DomainStatus(ready=False, detail=f"{type(exc).__name__}: {exc}")
+
+
+def build_app(
+    plugins: PluginRegistry,
+    *,
+    max_request_bytes: int,
+    title: str = "verticals",
+    version: str = "0.1.0",
+) -> FastAPI:
+    start_errors: dict[str, str | None] = {}
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        for name, domain in plugins.domains.items():
+            start_errors[name] = await run_in_threadpool(_start_domain, domain)
+        yield
+        for domain in plugins.domains.values():
+            close = getattr(domain, "close", None)
+            if callable(close):
+                try:
+                    close()
+                except Exception:
+                    log.exception("domain %r failed to close", domain.name)
+
+    app = FastAPI(
+        title=title,
+        version=version,
+        lifespan=lifespan,
+        openapi_tags=[{"name": d.name, "description": d.title} for d in plugins.domains.values()],
+    )
+    app.state.plugins = plugins
+    install_error_handlers(app)
+    app.add_middleware(RequestContextMiddleware, max_body_bytes=max_request_bytes)
+
+    @app.get("/healthz", response_model=Health, tags=["ops"])
+    def healthz() -> Health:
+        return Health(status="ok")
+
+    @app.get("/readyz", response_model=Readiness, tags=["ops"])
+    def readyz() -> Any:
+        report = Readiness(
+            ready=False,
+            database=_database_status(),
+            domains={
+                name: _domain_status(domain, start_errors.get(name))
+                for name, domain in plugins.domains.items()
+            },
+            plugin_failures=dict(plugins.failures),
+        )
+        report.ready = (
+            report.database.ready
+            and all(s.ready for s in report.domains.values())
+            and not report.plugin_failures
+        )
+        return JSONResponse(
+            report.model_dump(mode="json"), status_code=200 if report.ready else 503
+        )
+
+    @app.get("/metrics", tags=["ops"], include_in_schema=False)
+    def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    for name, domain in plugins.domains.items():
+        try:
+            router = domain.router()
+        except Exception as exc:
+            log.exception("domain %r has no usable router", name)
+            plugins.failures[name] = f"router: {type(exc).__name__}: {exc}"
+            continue
+        app.include_router(
+            router,
+            prefix=f"/v1/{name}",
+            tags=[name],
+            dependencies=[Depends(require_domain_access(name))],
+        )
+    return app

@@ -1,0 +1,371 @@
+"""Dynamic micro-batching: many concurrent single-item requests become one handler call.
+
+One worker thread takes the first waiting item, then collects more until ``max_batch_size``
+items are in hand or ``max_wait_ms`` has passed since that first item, and calls
+``handler(items) -> results`` once (one result per item, same order). Callers wait on a future:
+
+- ``submit_sync(item)`` from threads (blocks);
+- ``await submit(item)`` from asyncio code (a cancelled awaiter, e.g. a client that disconnected,
+  cancels its item: it is skipped if not yet taken, and its result is dropped otherwise).
+
+The queue is bounded: when it is full, :class:`~verticals.core.errors.Overloaded` (503 with
+Retry-After) is raised at once. An item not served within ``timeout_s`` raises
+:class:`~verticals.core.errors.Timeout` (504). A handler exception fails only the items of that
+batch; a handler returning the wrong number of results fails each item of the batch with
+:class:`BatchHandlerError`.
+
+Example::
+
+    batcher = MicroBatcher(session_predict, max_batch_size=32, max_wait_ms=5, max_queue=256,
+                           timeout_s=2.0, name="medical/pneumonia")
+    batcher.start()
+    result = await batcher.submit(image)        # or batcher.submit_sync(image)
+    batcher.close()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import queue
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import CancelledError, Future
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any, Generic, TypeVar
+
+from verticals.core.errors import ModelUnavailable, Overloaded, Timeout, VerticalsError
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+log = logging.getLogger(__name__)
+
+_POLL_S = 0.05  # how often an idle worker checks whether it was closed
+
+
+class BatchHandlerError(VerticalsError):
+    """The batch handler broke its contract (e.g. returned the wrong number of results)."""
+
+    status_code = 500
+    code = "batch_handler_error"
+
+
+@dataclass(eq=False)
+class _Pending(Generic[T]):
+    item: T
+    deadline: float  # time.monotonic() after which nobody waits for the result any more
+    enqueued: float
+    future: Future = field(default_factory=Future)
+
+
+class _Metrics:
+    """Prometheus instruments shared by every batcher, labelled by batcher name."""
+
+    def __init__(self) -> None:
+        from prometheus_client import Counter, Histogram
+
+        self.batch_size = Histogram(
+            "verticals_batch_size",
+            "Items per handler call of a micro-batcher.",
+            ["batcher"],
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+        )
+        self.queue_wait = Histogram(
+            "verticals_batch_queue_wait_seconds",
+            "Time an item waited in a micro-batcher queue before its batch ran.",
+            ["batcher"],
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+        )
+        self.rejected = Counter(
+            "verticals_batch_rejected",
+            "Items refused by a micro-batcher, by reason (overloaded, timeout, closed).",
+            ["batcher", "reason"],
+        )
+
+
+@lru_cache(maxsize=1)
+def _metrics() -> _Metrics:
+    """Created on first use (not at import) and only once per process."""
+    return _Metrics()
+
+
+class MicroBatcher(Generic[T, R]):
+    """Collects single items into batches for ``handler``; see the module docstring.
+
+    Args:
+        handler: ``list[T] -> list[R]``, called on the worker thread, one result per item.
+        max_batch_size: most items per handler call (>= 1).
+        max_wait_ms: longest time the first item of a batch waits for company (>= 0).
+        max_queue: most items waiting to be batched (>= max_batch_size); beyond → Overloaded.
+        timeout_s: per-item limit from submission to result (> max_wait_ms); beyond → Timeout.
+        name: label for logs and metrics, e.g. ``"medical/pneumonia"``.
+        metrics: record Prometheus histograms (batch size, queue wait) labelled by ``name``.
+    """
+
+    def __init__(
+        self,
+        handler: Callable[[list[T]], list[R]],
+        *,
+        max_batch_size: int,
+        max_wait_ms: float,
+        max_queue: int,
+        timeout_s: float,
+        name: str,
+        metrics: bool = True,
+    ) -> None:
+        if not callable(handler):
+            raise ValueError("handler must be callable: list[item] -> list[result]")
+        if isinstance(max_batch_size, bool) or not isinstance(max_batch_size, int):
+            raise ValueError(f"max_batch_size must be an int, got {max_batch_size!r}")
+        if max_batch_size < 1:
+            raise ValueError(f"max_batch_size must be >= 1, got {max_batch_size}")
+        if not math.isfinite(max_wait_ms) or max_wait_ms < 0:
+            raise ValueError(f"max_wait_ms must be a finite number >= 0, got {max_wait_ms}")
+        if isinstance(max_queue, bool) or not isinstance(max_queue, int):
+            raise ValueError(f"max_queue must be an int, got {max_queue!r}")
+        if max_queue < max_batch_size:
+            raise ValueError(
+                f"max_queue ({max_queue}) must be >= max_batch_size ({max_batch_size}), "
+                "else a full batch can never form"
+            )
+        if not math.isfinite(timeout_s) or timeout_s <= 0:
+            raise ValueError(f"timeout_s must be a finite number > 0, got {timeout_s}")
+        if timeout_s * 1000.0 <= max_wait_ms:
+            raise ValueError(
+                f"timeout_s ({timeout_s} s) must exceed max_wait_ms ({max_wait_ms} ms), "
+                "else every item times out while its batch is still forming"
+            )
+        if not isinstance(name, str) or not name.strip():
+            raise ValueError("name must be a non-empty string")
+        self.handler = handler
+        self.max_batch_size = max_batch_size
+        self.max_wait_ms = float(max_wait_ms)
+        self.max_queue = max_queue
+        self.timeout_s = float(timeout_s)
+        self.name = name
+        self.metrics = metrics
+        self._queue: queue.Queue[_Pending[T]] = queue.Queue(maxsize=max_queue)
+        self._thread: threading.Thread | None = None
+        self._closed = threading.Event()
+        self._drain = True
+        self._lock = threading.Lock()
+        self._handler_s = 0.0  # moving average of one handler call, for Retry-After
+
+    # ---------------------------------------------------------------- lifecycle
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive() and not self._closed.is_set()
+
+    def start(self) -> MicroBatcher[T, R]:
+        """Start the worker thread (idempotent). Returns self."""
+        with self._lock:
+            if self._closed.is_set():
+                raise ModelUnavailable(f"batcher {self.name!r} is closed and cannot restart")
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name=f"microbatcher-{self.name}", daemon=True
+                )
+                self._thread.start()
+        return self
+
+    def close(self, *, drain: bool = True, timeout_s: float | None = None) -> None:
+        """Refuse new items and stop the worker.
+
+        With ``drain`` the items already queued are still served; without it they fail with
+        ModelUnavailable. Waits up to ``timeout_s`` (default: this batcher's ``timeout_s``) for
+        the worker; anything still queued after that fails with ModelUnavailable.
+        """
+        with self._lock:
+            self._drain = drain
+            self._closed.set()
+            thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(self.timeout_s if timeout_s is None else timeout_s)
+        self._fail_queued(ModelUnavailable(f"batcher {self.name!r} is closed"))
+
+    def __enter__(self) -> MicroBatcher[T, R]:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> MicroBatcher[T, R]:
+        return self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await asyncio.to_thread(self.close)
+
+    # ---------------------------------------------------------------- submission
+    @property
+    def queue_depth(self) -> int:
+        return self._queue.qsize()
+
+    def retry_after_s(self) -> int:
+        """Seconds a refused client should wait: time to work off a full queue, at least 1."""
+        batches = math.ceil(self.max_queue / self.max_batch_size)
+        per_batch = self._handler_s + self.max_wait_ms / 1000.0
+        return max(1, math.ceil(batches * per_batch))
+
+    def _enqueue(self, item: T) -> _Pending[T]:
+        now = time.monotonic()
+        pending = _Pending(item=item, deadline=now + self.timeout_s, enqueued=now)
+        try:
+            with self._lock:  # close() flips the flag under this lock: nothing slips in after
+                if self._closed.is_set() or self._thread is None:
+                    self._reject("closed")
+                    state = "closed" if self._closed.is_set() else "not started"
+                    raise ModelUnavailable(f"batcher {self.name!r} is {state}")
+                self._queue.put_nowait(pending)
+        except queue.Full:
+            self._reject("overloaded")
+            raise Overloaded(
+                f"{self.name}: request queue is full ({self.max_queue} waiting)",
+                {"max_queue": self.max_queue},
+                retry_after_s=self.retry_after_s(),
+            ) from None
+        return pending
+
+    def _timeout(self, pending: _Pending[T]) -> Timeout:
+        pending.future.cancel()  # skipped by the worker if not taken yet
+        self._reject("timeout")
+        return Timeout(
+            f"{self.name}: not served within {self.timeout_s:g} s",
+            {"timeout_s": self.timeout_s},
+        )
+
+    def submit_sync(self, item: T) -> R:
+        """Queue ``item`` and block until its result. Raises Overloaded, Timeout, the handler's
+        exception, or ModelUnavailable when the batcher is not running."""
+        pending = self._enqueue(item)
+        try:
+            return pending.future.result(timeout=max(0.0, pending.deadline - time.monotonic()))
+        except FutureTimeout:
+            raise self._timeout(pending) from None
+        except CancelledError:
+            raise self._timeout(pending) from None
+
+    async def submit(self, item: T) -> R:
+        """Queue ``item`` and await its result without blocking the event loop.
+
+        If the awaiting task is cancelled (client disconnect), the item is cancelled too.
+        """
+        pending = self._enqueue(item)
+        wrapped = asyncio.wrap_future(pending.future)
+        try:
+            return await asyncio.wait_for(
+                wrapped, timeout=max(0.0, pending.deadline - time.monotonic())
+            )
+        except TimeoutError:
+            raise self._timeout(pending) from None
+        except asyncio.CancelledError:
+            pending.future.cancel()
+            raise
+
+    # ---------------------------------------------------------------- worker
+    def _reject(self, reason: str) -> None:
+        if self.metrics:
+            _metrics().rejected.labels(self.name, reason).inc()
+
+    def _take(self, block_until: float | None) -> _Pending[T] | None:
+        """Next live item; None when the wait ended (or, unblocked, when the queue is empty)."""
+        while True:
+            try:
+                if block_until is None:
+                    pending = self._queue.get(timeout=_POLL_S)
+                else:
+                    remaining = block_until - time.monotonic()
+                    pending = (
+                        self._queue.get(timeout=remaining)
+                        if remaining > 0
+                        else self._queue.get_nowait()
+                    )
+            except queue.Empty:
+                return None
+            now = time.monotonic()
+            if now >= pending.deadline:
+                pending.future.cancel()  # its caller has given up (or is about to)
+                continue
+            if pending.future.set_running_or_notify_cancel():
+                return pending
+            # cancelled by its caller (timeout or disconnect): skip it
+
+    def _collect(self) -> list[_Pending[T]]:
+        first = self._take(None)
+        if first is None:
+            return []
+        batch = [first]
+        until = first.enqueued + self.max_wait_ms / 1000.0
+        while len(batch) < self.max_batch_size:
+            more = self._take(until)
+            if more is None:
+                break
+            batch.append(more)
+        return batch
+
+    def _run(self) -> None:
+        while True:
+            if self._closed.is_set() and (not self._drain or self._queue.empty()):
+                break
+            batch = self._collect()
+            if batch:
+                self._serve(batch)
+        self._fail_queued(ModelUnavailable(f"batcher {self.name!r} is closed"))
+
+    def _serve(self, batch: list[_Pending[T]]) -> None:
+        started = time.monotonic()
+        if self.metrics:
+            m = _metrics()
+            m.batch_size.labels(self.name).observe(len(batch))
+            for pending in batch:
+                m.queue_wait.labels(self.name).observe(started - pending.enqueued)
+        try:
+            results = self.handler([p.item for p in batch])
+            if not isinstance(results, (list, tuple)):
+                raise BatchHandlerError(
+                    f"{self.name}: handler returned {type(results).__name__}, not a list"
+                )
+            if len(results) != len(batch):
+                raise BatchHandlerError(
+                    f"{self.name}: handler returned {len(results)} results for {len(batch)} items",
+                    {"items": len(batch), "results": len(results)},
+                )
+        except Exception as exc:  # fail this batch only; the worker keeps serving
+            if not isinstance(exc, VerticalsError):
+                log.exception("batch handler of %r failed on %d items", self.name, len(batch))
+            for pending in batch:
+                pending.future.set_exception(exc)
+            return
+        finally:
+            elapsed = time.monotonic() - started
+            self._handler_s = (
+                elapsed if self._handler_s == 0 else 0.8 * self._handler_s + 0.2 * elapsed
+            )
+        for pending, result in zip(batch, results, strict=True):
+            pending.future.set_result(result)
+
+    def _fail_queued(self, error: Exception) -> None:
+        while True:
+            try:
+                pending = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if pending.future.set_running_or_notify_cancel():
+                pending.future.set_exception(error)
+
+
+def describe(batcher: MicroBatcher[Any, Any]) -> dict[str, Any]:
+    """Settings and state, for health endpoints and logs."""
+    return {
+        "name": batcher.name,
+        "max_batch_size": batcher.max_batch_size,
+        "max_wait_ms": batcher.max_wait_ms,
+        "max_queue": batcher.max_queue,
+        "timeout_s": batcher.timeout_s,
+        "queue_depth": batcher.queue_depth,
+        "running": batcher.running,
+    }

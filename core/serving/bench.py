@@ -1,0 +1,228 @@
+"""``verticals bench serving``: one model served with and without dynamic batching under N
+concurrent clients, in one run.
+
+The load is generated **in-process**: N client threads each send one single-sample request at
+a time (closed loop) straight to the model service — no HTTP, so the figures isolate what
+batching does to the model runtime (HTTP overhead is the same in both modes and would only
+dilute the ratio).
+"""
+
+from __future__ import annotations
+
+import json as jsonlib
+import statistics
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+import typer
+from pydantic import BaseModel, Field
+from verticals.core.serving.batching import MicroBatcher
+from verticals.core.serving.runtime import OrtModel, RuntimeOptions, create_session, stacked_handler
+
+TRANSPORT = "in-process"
+
+
+class LoadResult(BaseModel):
+    throughput_rps: float
+    p50_ms: float
+    p99_ms: float
+    requests: int
+    errors: int = 0
+    seconds: float
+
+
+class BenchResult(BaseModel):
+    model: str
+    concurrency: int
+    transport: str = TRANSPORT
+    providers: list[str]
+    batched: LoadResult
+    unbatched: LoadResult
+    speedup: float = Field(description="batched / unbatched throughput")
+    settings: dict[str, Any]
+
+    def summary(self) -> dict[str, Any]:
+        keep = ("throughput_rps", "p50_ms", "p99_ms")
+        return {
+            "model": self.model,
+            "concurrency": self.concurrency,
+            "transport": self.transport,
+            "batched": {k: getattr(self.batched, k) for k in keep},
+            "unbatched": {k: getattr(self.unbatched, k) for k in keep},
+            "speedup": self.speedup,
+        }
+
+
+def _percentile(values: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(values), q)) if values else float("nan")
+
+
+def run_load(
+    call: Callable[[np.ndarray], object],
+    sample: np.ndarray,
+    *,
+    concurrency: int,
+    duration_s: float,
+    warmup_s: float = 0.5,
+) -> LoadResult:
+    """``concurrency`` threads call ``call(sample)`` back to back for ``warmup_s`` (not
+    counted) and then ``duration_s``. Latencies in ms; errors are counted, not raised."""
+    if concurrency < 1:
+        raise ValueError(f"concurrency must be >= 1, got {concurrency}")
+    if duration_s <= 0:
+        raise ValueError(f"duration_s must be > 0, got {duration_s}")
+    latencies: list[list[float]] = [[] for _ in range(concurrency)]
+    errors = [0] * concurrency
+    start_barrier = threading.Barrier(concurrency + 1)
+    begin = end = 0.0
+
+    def client(i: int) -> None:
+        start_barrier.wait()
+        while True:
+            t0 = time.perf_counter()
+            if t0 >= end:
+                return
+            try:
+                call(sample)
+            except Exception:
+                errors[i] += 1
+                continue
+            if t0 >= begin:
+                latencies[i].append((time.perf_counter() - t0) * 1000.0)
+
+    threads = [threading.Thread(target=client, args=(i,), daemon=True) for i in range(concurrency)]
+    for thread in threads:
+        thread.start()
+    now = time.perf_counter()
+    begin, end = now + warmup_s, now + warmup_s + duration_s
+    start_barrier.wait()
+    for thread in threads:
+        thread.join()
+    seconds = time.perf_counter() - begin
+    flat = [x for per in latencies for x in per]
+    return LoadResult(
+        throughput_rps=round(len(flat) / seconds, 2),
+        p50_ms=round(statistics.median(flat), 3) if flat else float("nan"),
+        p99_ms=round(_percentile(flat, 99), 3),
+        requests=len(flat),
+        errors=sum(errors),
+        seconds=round(seconds, 3),
+    )
+
+
+def bench_serving(
+    model: OrtModel,
+    sample: np.ndarray,
+    *,
+    name: str,
+    concurrency: int = 32,
+    duration_s: float = 10.0,
+    max_batch_size: int | None = None,
+    max_wait_ms: float = 2.0,
+) -> BenchResult:
+    """The same session, first called directly by each client (unbatched), then through a
+    :class:`MicroBatcher`. ``sample`` is one input without the batch axis."""
+    sample = np.ascontiguousarray(sample, dtype=np.float32)
+    one = sample[None]
+    unbatched = run_load(model.run, one, concurrency=concurrency, duration_s=duration_s)
+    batch_size = max_batch_size or max(1, min(concurrency, 32))
+    batcher = MicroBatcher(
+        stacked_handler(model.run),
+        max_batch_size=batch_size,
+        max_wait_ms=max_wait_ms,
+        max_queue=max(batch_size, 4 * concurrency),
+        timeout_s=30.0,
+        name=f"bench:{name}",
+        metrics=False,
+    )
+    with batcher:
+        batched = run_load(
+            batcher.submit_sync, sample, concurrency=concurrency, duration_s=duration_s
+        )
+    return BenchResult(
+        model=name,
+        concurrency=concurrency,
+        providers=model.providers,
+        batched=batched,
+        unbatched=unbatched,
+        speedup=round(batched.throughput_rps / max(unbatched.throughput_rps, 1e-9), 2),
+        settings={
+            "max_batch_size": batch_size,
+            "max_wait_ms": max_wait_ms,
+            "duration_s": duration_s,
+            "intra_op_threads": model.session.get_session_options().intra_op_num_threads,
+        },
+    )
+
+
+def load_bench_model(spec: str, options: RuntimeOptions) -> tuple[OrtModel, np.ndarray]:
+    """``spec``: an ``.onnx`` file, or a compression target (``<domain>/<model>`` /
+    ``package.module:factory``) exported to ONNX fp32 on the fly."""
+    path = Path(spec)
+    if path.suffix == ".onnx" and path.is_file():
+        model = create_session(path, options)
+        feeds = model.example_feeds(1)
+        rng = np.random.default_rng(0)
+        sample = rng.normal(size=next(iter(feeds.values())).shape[1:]).astype(np.float32)
+        return model, sample
+    from verticals.core.compression.export import export_onnx, optimize_graph
+    from verticals.core.compression.resolve import resolve_target
+
+    target = resolve_target(spec)
+    with tempfile.TemporaryDirectory() as tmp:
+        raw = Path(tmp) / "raw.onnx"
+        export_onnx(target.module, target.example_input, raw)
+        final = optimize_graph(raw, Path(tmp) / "model.onnx")
+        model = create_session(final.read_bytes(), options)
+    sample = target.example_input.detach().float().cpu().numpy()[0]
+    return model, sample
+
+
+def bench_serving_command(
+    model: Annotated[
+        str,
+        typer.Option(
+            "--model",
+            help="'<domain>/<model>', 'package.module:factory' or a path to an .onnx file",
+        ),
+    ],
+    concurrency: Annotated[int, typer.Option("--concurrency", min=1, max=1024)] = 32,
+    json: Annotated[bool, typer.Option("--json", help="print the result as the last line")] = False,
+    duration: Annotated[
+        float, typer.Option("--duration", min=0.5, help="seconds of load per mode")
+    ] = 10.0,
+    max_batch_size: Annotated[
+        int | None, typer.Option("--max-batch-size", min=1, help="default: min(N, 32)")
+    ] = None,
+    max_wait_ms: Annotated[float, typer.Option("--max-wait-ms", min=0.0)] = 2.0,
+) -> None:
+    """Throughput and latency of one model with and without dynamic batching, N concurrent
+    clients, in one run. The load is generated IN-PROCESS (client threads calling the model
+    service directly, no HTTP on loopback); ONNX Runtime on the best available provider."""
+    ort_model, sample = load_bench_model(model, RuntimeOptions(warmup_batch_sizes=[1, 32]))
+    result = bench_serving(
+        ort_model,
+        sample,
+        name=model,
+        concurrency=concurrency,
+        duration_s=duration,
+        max_batch_size=max_batch_size,
+        max_wait_ms=max_wait_ms,
+    )
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    for mode in ("unbatched", "batched"):
+        r: LoadResult = getattr(result, mode)
+        console.print(
+            f"{mode:>9}: {r.throughput_rps:8.1f} req/s  p50 {r.p50_ms:7.2f} ms  "
+            f"p99 {r.p99_ms:7.2f} ms  ({r.requests} requests, {r.errors} errors)"
+        )
+    console.print(f"speedup {result.speedup:.2f}x on {result.providers[0]} ({TRANSPORT})")
+    if json:
+        print(jsonlib.dumps(result.summary()))

@@ -1,0 +1,89 @@
+"""FastAPI dependencies shared by every domain router.
+
+Route signatures read as typed sentences::
+
+    @router.post("/things:score", response_model=ScoreOut)
+    def score(body: ScoreIn, request: Request,
+              principal: Annotated[Principal, Depends(require_scope("mydomain:score"))]):
+        ctx = audit_context(request, principal, "mydomain")
+        ...
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import Depends, Request
+from verticals.core.audit import AuditContext
+from verticals.core.auth import Principal, authenticate
+from verticals.core.db.session import session_scope
+from verticals.core.errors import Forbidden
+
+
+def api_key_from(request: Request) -> str | None:
+    header = request.headers.get("authorization")
+    if header:
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() == "bearer" and value.strip():
+            return value.strip()
+    return request.headers.get("x-api-key") or None
+
+
+def current_principal(request: Request) -> Principal:
+    cached = getattr(request.state, "principal", None)
+    if cached is not None:
+        return cached
+    key = api_key_from(request)
+    with session_scope() as session:
+        principal = authenticate(session, key)
+    request.state.principal = principal
+    return principal
+
+
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+
+
+def require_scope(scope: str) -> Callable[[Principal], Principal]:
+    """A dependency that authenticates the caller and demands ``scope`` (401, then 403)."""
+
+    def dependency(principal: CurrentPrincipal) -> Principal:
+        principal.require(scope)
+        return principal
+
+    dependency.__name__ = f"require_{scope.replace(':', '_').replace('*', 'any')}"
+    return dependency
+
+
+def require_domain_access(domain: str) -> Callable[[Principal], Principal]:
+    """Mounted on every ``/v1/<domain>`` router: any scope of that domain (or ``*``)."""
+
+    def dependency(principal: CurrentPrincipal) -> Principal:
+        if not principal.allows_domain(domain):
+            raise Forbidden(f"this API key has no scope for the {domain!r} domain")
+        return principal
+
+    return dependency
+
+
+def request_id(request: Request) -> str:
+    return getattr(request.state, "request_id", "") or "unknown"
+
+
+def route_template(scope: dict) -> str | None:
+    """The matched route's full path template (``/v1/finance/transactions/{id}``), if any."""
+    context = (scope.get("fastapi") or {}).get("effective_route_context")
+    path = getattr(context, "path", None)
+    if path:
+        return path
+    return getattr(scope.get("route"), "path", None)
+
+
+def audit_context(request: Request, principal: Principal, domain: str) -> AuditContext:
+    path = route_template(request.scope) or request.url.path
+    return AuditContext(
+        request_id=request_id(request),
+        api_key_id=principal.key_id,
+        domain=domain,
+        route=f"{request.method} {path}",
+    )

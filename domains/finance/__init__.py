@@ -1,0 +1,1 @@
+"""Finance domain: real-time card-fraud scoring (see plugin.FinanceDomain)."""

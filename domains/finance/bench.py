@@ -1,0 +1,210 @@
+"""``verticals bench finance``: the scoring API against a bare FastAPI echo endpoint, over HTTP.
+
+Both servers run as uvicorn subprocesses on 127.0.0.1 (one worker each) and are driven by the
+same asyncio/httpx load generator in this process, one after the other, at 1, 8 and 32 concurrent
+clients. The finance server uses a temporary home folder and SQLite database, the shipped model,
+and does everything a real request does (online state update, transaction row, audit record).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+
+LEVELS = (1, 8, 32)
+
+
+def echo_app() -> Any:
+    """The reference: a bare FastAPI app that returns what it is sent."""
+    app = FastAPI()
+
+    @app.post("/echo")
+    async def echo(request: Request) -> Response:
+        return Response(await request.body(), media_type="application/json")
+
+    return app
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def _server(factory: str, env: dict[str, str], port: int) -> Iterator[str]:
+    command = [
+        sys.executable, "-m", "uvicorn", "--factory", factory, "--host", "127.0.0.1",
+        "--port", str(port), "--log-level", "warning", "--no-access-log",
+    ]
+    process = subprocess.Popen(command, env=env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        import httpx
+
+        deadline = time.monotonic() + 120
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"{factory} exited with {process.returncode}")
+            try:
+                if httpx.get(f"{url}/healthz" if "api" in factory else f"{url}/docs").status_code:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{factory} did not start in time")
+            time.sleep(0.2)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+async def _load(
+    url: str, make_body: Callable[[], dict], headers: dict[str, str], clients: int, seconds: float
+) -> dict[str, float]:
+    import httpx
+
+    latencies: list[float] = []
+    errors = 0
+    stop = time.perf_counter() + seconds
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(limits=limits, timeout=30.0, headers=headers) as http:
+
+        async def worker() -> None:
+            nonlocal errors
+            while time.perf_counter() < stop:
+                started = time.perf_counter()
+                response = await http.post(url, json=make_body())
+                latencies.append(time.perf_counter() - started)
+                if response.status_code != 200:
+                    errors += 1
+
+        began = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(clients)))
+        elapsed = time.perf_counter() - began
+    ms = np.array(latencies) * 1000.0
+    return {
+        "requests": len(latencies),
+        "errors": errors,
+        "rps": round(len(latencies) / elapsed, 1),
+        "p50_ms": round(float(np.percentile(ms, 50)), 2),
+        "p99_ms": round(float(np.percentile(ms, 99)), 2),
+    }
+
+
+class _Transactions:
+    """Fresh transactions over a realistic set of cards and terminals, time moving forward."""
+
+    def __init__(self, seed: int = 0) -> None:
+        self.rng = np.random.default_rng(seed)
+        self.i = 0
+        self.t0 = np.datetime64("2018-09-01T00:00:00")
+
+    def __call__(self) -> dict:
+        self.i += 1
+        ts = self.t0 + np.timedelta64(self.i, "s")
+        return {
+            "transaction_id": f"bench-{self.i}",
+            "tx_datetime": str(ts),
+            "customer_id": str(int(self.rng.integers(0, 5000))),
+            "terminal_id": str(int(self.rng.integers(0, 10000))),
+            "amount": round(float(self.rng.gamma(2.0, 30.0)), 2),
+        }
+
+
+def run_bench(
+    *, seconds: float = 5.0, batch_rows: int = 5000, log: Callable[[str], Any] = print
+) -> dict[str, Any]:
+    import httpx
+    from verticals.core.auth import create_key
+    from verticals.core.bootstrap import prepare_database
+    from verticals.core.config import reset_settings
+    from verticals.core.db import reset_engines, session_scope
+    from verticals.core.plugins import discover
+
+    with tempfile.TemporaryDirectory(prefix="verticals-bench-") as tmp:
+        home = Path(tmp)
+        env = {
+            **os.environ,
+            "VERTICALS_HOME": str(home),
+            "VERTICALS_DATABASE_URL": f"sqlite:///{home / 'bench.db'}",
+        }
+        saved = {k: os.environ.get(k) for k in ("VERTICALS_HOME", "VERTICALS_DATABASE_URL")}
+        os.environ.update({k: env[k] for k in saved})
+        reset_settings()
+        reset_engines()
+        try:
+            plugins = discover()
+            prepare_database(plugins)
+            plugins.domains["finance"].ensure_production_model()
+            with session_scope() as session:
+                key = create_key(session, "bench", ["finance:score"]).key
+        finally:
+            reset_engines()
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+            reset_settings()
+        headers = {"Authorization": f"Bearer {key}"}
+        results: dict[str, Any] = {"mode": "http-loopback", "seconds_per_level": seconds}
+        echo_body = _Transactions(1)
+        with _server("verticals.domains.finance.bench:echo_app", env, _free_port()) as url:
+            results["echo"] = {}
+            for level in LEVELS:
+                out = asyncio.run(_load(f"{url}/echo", echo_body, {}, level, seconds))
+                results["echo"][str(level)] = out
+                log(f"echo     c={level:<3d} {out}")
+        bodies = _Transactions(2)
+        with _server("verticals.apps.api:create_app", env, _free_port()) as url:
+            score_url = f"{url}/v1/finance/transactions:score"
+            asyncio.run(_load(score_url, bodies, headers, 4, 1.0))  # warm-up
+            results["finance"] = {}
+            for level in LEVELS:
+                out = asyncio.run(_load(score_url, bodies, headers, level, seconds))
+                results["finance"][str(level)] = out
+                log(f"finance  c={level:<3d} {out}")
+            rows = [bodies() for _ in range(batch_rows)]
+            started = time.perf_counter()
+            response = httpx.post(
+                f"{url}/v1/finance/transactions:batch",
+                json={"transactions": rows},
+                headers=headers,
+                timeout=600,
+            )
+            elapsed = time.perf_counter() - started
+            if response.status_code != 200:
+                raise RuntimeError(f"batch request failed: {response.status_code} {response.text}")
+            results["batch_rows"] = batch_rows
+            results["batch_rows_per_s"] = round(batch_rows / elapsed, 1)
+            log(f"batch    {batch_rows} rows in {elapsed:.2f}s")
+    ratios = {
+        level: results["finance"][level]["rps"] / max(results["echo"][level]["rps"], 1e-9)
+        for level in results["finance"]
+    }
+    results["ratio_vs_echo"] = {k: round(v, 3) for k, v in ratios.items()}
+    results["ratio_at_32"] = results["ratio_vs_echo"]["32"]
+    results["p99_ms_at_32"] = results["finance"]["32"]["p99_ms"]
+    log(
+        f"throughput ratio vs echo at 32 clients: {results['ratio_at_32']:.3f} "
+        f"(p99 {results['p99_ms_at_32']} ms); batch {results['batch_rows_per_s']} rows/s"
+    )
+    return results

@@ -1,0 +1,1 @@
+"""Alembic version folder of the finance branch."""

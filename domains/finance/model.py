@@ -1,0 +1,121 @@
+"""The fraud model as served: an XGBoost booster plus what it needs, all inside one model file.
+
+The booster's attribute ``verticals_finance`` (JSON) holds the feature names and feature config it
+was trained with and its calibration (Platt scaling on the margin: ``p = sigmoid(a*m + b)``), so
+one sha256 covers everything that shapes a prediction.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, Field
+from verticals.core.training.xgb import load_booster, save_booster
+from verticals.domains.finance.config import FeatureConfig
+
+META_KEY = "verticals_finance"
+
+
+class Calibration(BaseModel):
+    a: float = 1.0
+    b: float = 0.0
+
+    def apply(self, margin: np.ndarray) -> np.ndarray:
+        z = self.a * np.asarray(margin, dtype=np.float64) + self.b
+        return 1.0 / (1.0 + np.exp(-z))
+
+
+class ModelMeta(BaseModel):
+    feature_names: list[str]
+    used_features: list[str]
+    feature_config: dict[str, Any]
+    calibration: Calibration = Field(default_factory=Calibration)
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+def fit_platt(margin: np.ndarray, labels: np.ndarray, iterations: int = 50) -> Calibration:
+    """Logistic regression of labels on the margin (Newton's method, tiny ridge)."""
+    m = np.asarray(margin, dtype=np.float64)
+    y = np.asarray(labels, dtype=np.float64)
+    a, b = 1.0, 0.0
+    for _ in range(iterations):
+        p = 1.0 / (1.0 + np.exp(-(a * m + b)))
+        w = p * (1 - p) + 1e-12
+        g = np.array([np.sum((p - y) * m), np.sum(p - y)]) + 1e-6 * np.array([a - 1.0, 0.0])
+        h = np.array(
+            [[np.sum(w * m * m) + 1e-6, np.sum(w * m)], [np.sum(w * m), np.sum(w) + 1e-9]]
+        )
+        step = np.linalg.solve(h, g)
+        a, b = a - step[0], b - step[1]
+        if np.max(np.abs(step)) < 1e-9:
+            break
+    if not (math.isfinite(a) and math.isfinite(b)) or a <= 0:
+        return Calibration()
+    return Calibration(a=float(a), b=float(b))
+
+
+class FraudModel:
+    """Calibrated fraud probabilities and per-feature contributions for feature rows.
+
+    ``X`` is float64 (rows, len(meta.feature_names)) from :mod:`features`; the booster sees the
+    ``used_features`` subset.
+    """
+
+    def __init__(
+        self, booster: Any, meta: ModelMeta, version: str = "", nthread: int = 1
+    ) -> None:
+        self.booster = booster
+        self.nthread = nthread
+        self.meta = meta
+        self.version = version
+        index = {n: i for i, n in enumerate(meta.feature_names)}
+        self._columns = [index[n] for n in meta.used_features]
+
+    @property
+    def feature_config(self) -> FeatureConfig:
+        cfg = self.meta.feature_config
+        return FeatureConfig(
+            windows_days=tuple(cfg["windows_days"]), label_delay_days=cfg["label_delay_days"]
+        )
+
+    def _dmatrix(self, X: np.ndarray) -> Any:
+        import xgboost
+
+        X = np.asarray(X, dtype=np.float64)
+        if X.ndim != 2 or X.shape[1] != len(self.meta.feature_names):
+            raise ValueError(f"expected (rows, {len(self.meta.feature_names)}) features, got {X.shape}")
+        return xgboost.DMatrix(
+            X[:, self._columns], feature_names=self.meta.used_features, nthread=self.nthread
+        )
+
+    def margin(self, X: np.ndarray) -> np.ndarray:
+        return self.booster.predict(self._dmatrix(X), output_margin=True)
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """Calibrated fraud probabilities, shape (rows,)."""
+        return self.meta.calibration.apply(self.margin(X))
+
+    def predict_with_contributions(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Probabilities (rows,) and margin contributions (rows, used features) from XGBoost's
+        native ``pred_contribs`` (the bias column dropped)."""
+        dmat = self._dmatrix(X)
+        contribs = self.booster.predict(dmat, pred_contribs=True)
+        margin = contribs.sum(axis=1)
+        return self.meta.calibration.apply(margin), contribs[:, :-1]
+
+    @classmethod
+    def load(cls, path: Path, version: str = "", nthread: int = 1) -> FraudModel:
+        booster = load_booster(path, nthread=nthread)
+        raw = booster.attr(META_KEY)
+        if raw is None:
+            raise ValueError(f"{path} is not a verticals finance model (no {META_KEY} attribute)")
+        return cls(booster, ModelMeta.model_validate_json(raw), version, nthread=nthread)
+
+    def save(self, path: Path) -> Path:
+        return save_booster(
+            self.booster, path, attributes={META_KEY: json.dumps(self.meta.model_dump(mode="json"))}
+        )

@@ -1,0 +1,87 @@
+"""The production model: register the shipped baseline on first use, load with sha256 check."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from verticals.core.config import get_settings
+from verticals.core.db import session_scope
+from verticals.core.errors import Conflict, IntegrityError, ModelUnavailable
+from verticals.core.registry import (
+    ModelCard,
+    ModelVersion,
+    file_sha256,
+    production_version,
+    register,
+    verified_artifact,
+)
+from verticals.domains.finance.config import MODEL_NAME
+from verticals.domains.finance.model import FraudModel
+from verticals.shared_models.finance import CARD_FILE, MODEL_FILE
+
+DOMAIN = "finance"
+
+
+def shipped_card() -> dict[str, Any]:
+    """The shipped card file: ``{"card": ModelCard, "sha256", "artifact", "training"}``."""
+    return json.loads(CARD_FILE.read_text())
+
+
+def ensure_production_model() -> str:
+    with session_scope() as session:
+        current = production_version(session, DOMAIN, MODEL_NAME)
+        if current is not None:
+            return current.version
+    if not MODEL_FILE.is_file() or not CARD_FILE.is_file():
+        raise ModelUnavailable("the shipped finance model is missing from shared_models/finance")
+    shipped = shipped_card()
+    if file_sha256(MODEL_FILE) != shipped["sha256"]:
+        raise IntegrityError("the shipped finance model does not match its model card's sha256")
+    card = ModelCard.model_validate(shipped["card"])
+    settings = get_settings()
+    settings.ensure_home()
+    target = settings.artifacts_dir / DOMAIN / f"{MODEL_NAME}-{card.version}{MODEL_FILE.suffix}"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if not target.is_file() or file_sha256(target) != shipped["sha256"]:
+        shutil.copyfile(MODEL_FILE, target)
+    try:
+        with session_scope() as session:
+            version = register(
+                session,
+                domain=DOMAIN,
+                name=MODEL_NAME,
+                version=card.version,
+                artifact_path=target,
+                metrics=card.metrics,
+                card=card,
+                stage="production",
+                extra={"source": "shipped", "training": shipped.get("training", {})},
+            )
+            return version.version
+    except Conflict:  # another process registered it first
+        with session_scope() as session:
+            current = production_version(session, DOMAIN, MODEL_NAME)
+        if current is None:
+            raise
+        return current.version
+
+
+def production_entry() -> ModelVersion:
+    with session_scope() as session:
+        current = production_version(session, DOMAIN, MODEL_NAME)
+    if current is None:
+        raise ModelUnavailable("no production finance model is registered")
+    return current
+
+
+def load_model(version: ModelVersion, nthread: int = 1) -> FraudModel:
+    """Load a registered version after checking its sha256."""
+    path: Path = verified_artifact(version)
+    return FraudModel.load(path, version=version.version, nthread=nthread)
+
+
+def load_production_model(nthread: int = 1) -> FraudModel:
+    return load_model(production_entry(), nthread=nthread)

@@ -1,0 +1,37 @@
+"""What serving holds once ``setup()`` ran: the scoring service and its micro-batcher."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from verticals.core.errors import VerticalsError
+from verticals.core.serving.batching import MicroBatcher
+from verticals.domains.finance.config import ServingConfig, decision_config, serving_config
+from verticals.domains.finance.model import FraudModel
+from verticals.domains.finance.schemas import ScoreOut
+from verticals.domains.finance.service import ScoreRequest, ScoringService
+
+
+@dataclass
+class Runtime:
+    service: ScoringService
+    batcher: MicroBatcher[ScoreRequest, ScoreOut | VerticalsError]
+    serving: ServingConfig
+
+    @classmethod
+    def start(cls, model: FraudModel, serving: ServingConfig | None = None) -> Runtime:
+        serving = serving or serving_config()
+        svc = ScoringService(model, decision_config(), serving)
+        batcher: MicroBatcher[ScoreRequest, ScoreOut | VerticalsError] = MicroBatcher(
+            svc.score_many,
+            max_batch_size=serving.batcher_max_batch,
+            max_wait_ms=serving.batcher_max_wait_ms,
+            max_queue=serving.batcher_max_queue,
+            timeout_s=serving.batcher_timeout_s,
+            name="finance/score",
+        )
+        batcher.start()
+        return cls(service=svc, batcher=batcher, serving=serving)
+
+    def close(self) -> None:
+        self.batcher.close()

@@ -1,0 +1,106 @@
+"""Typed request and response models of the finance API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+Identifier = Annotated[
+    str,
+    Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:\-]+$", examples=["12345"]),
+]
+Decision = Literal["approve", "review", "decline"]
+MAX_AMOUNT = 1_000_000.0
+MIN_YEAR, MAX_YEAR = 2000, 2100
+
+
+class TransactionIn(BaseModel):
+    """One card authorisation. ``tx_datetime`` is ISO 8601; an offset is converted to UTC."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    transaction_id: Identifier
+    tx_datetime: datetime
+    customer_id: Identifier
+    terminal_id: Identifier
+    amount: float = Field(ge=0, le=MAX_AMOUNT, allow_inf_nan=False, description="currency units")
+
+    @field_validator("tx_datetime")
+    @classmethod
+    def _plausible(cls, value: datetime) -> datetime:
+        if not MIN_YEAR <= value.year <= MAX_YEAR:
+            raise ValueError(f"tx_datetime must lie between {MIN_YEAR} and {MAX_YEAR}")
+        return value
+
+
+class Reason(BaseModel):
+    feature: str
+    value: float | None
+    contribution: float = Field(description="XGBoost margin contribution (log-odds)")
+    phrase: str
+
+
+class ScoreOut(BaseModel):
+    transaction_id: str
+    fraud_probability: float = Field(ge=0, le=1)
+    decision: Decision
+    reasons: list[Reason]
+    model_version: str
+
+
+class BatchIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    transactions: list[TransactionIn] = Field(min_length=1)
+
+
+class BatchOut(BaseModel):
+    n_transactions: int
+    results: list[ScoreOut]
+
+
+class LabelIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    is_fraud: bool
+    analyst: str | None = Field(None, max_length=100)
+    note: str | None = Field(None, max_length=2000)
+
+
+class LabelOut(BaseModel):
+    transaction_id: str
+    is_fraud: bool
+    analyst: str | None
+    labelled_at: datetime
+
+
+class TransactionOut(BaseModel):
+    transaction_id: str
+    tx_datetime: datetime
+    customer_id: str
+    terminal_id: str
+    amount: float
+    fraud_probability: float
+    decision: Decision
+    reasons: list[Reason]
+    model_version: str
+    label: bool | None
+    review_status: Literal["pending", "resolved"] | None
+
+
+class ReviewItem(BaseModel):
+    transaction_id: str
+    tx_datetime: datetime
+    customer_id: str
+    terminal_id: str
+    amount: float
+    fraud_probability: float
+    decision: Decision
+    reasons: list[Reason]
+
+
+class ReviewQueueOut(BaseModel):
+    n_items: int
+    items: list[ReviewItem]

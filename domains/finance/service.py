@@ -1,0 +1,338 @@
+"""Scoring, labelling and queries over the finance tables. Plain callables: no HTTP here.
+
+:meth:`ScoringService.score_many` handles a whole batch in ONE database transaction: lock the
+states of every customer and terminal involved, replay what was already scored, compute features
+in arrival order, one XGBoost call (probabilities and contributions), then the state updates,
+transaction rows, review-queue rows and prediction records, committed before anything is answered.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import numpy as np
+from sqlalchemy import insert, select
+from sqlalchemy.exc import IntegrityError as DBIntegrityError
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
+from verticals.core.audit import AuditContext, Outcome, input_sha256, record
+from verticals.core.db import session_scope
+from verticals.core.errors import Conflict, NotFound, VerticalsError
+from verticals.domains.finance.config import DecisionConfig, ServingConfig
+from verticals.domains.finance.decision import decide, top_reasons
+from verticals.domains.finance.features import (
+    apply_label,
+    apply_transaction,
+    epoch_seconds,
+    transaction_features,
+)
+from verticals.domains.finance.model import FraudModel
+from verticals.domains.finance.schemas import (
+    LabelIn,
+    LabelOut,
+    ReviewItem,
+    ScoreOut,
+    TransactionIn,
+    TransactionOut,
+)
+from verticals.domains.finance.state import CHUNK, LockedStates
+from verticals.domains.finance.tables import LabelRow, ReviewItemRow, TransactionRow
+
+RETRIES = 3
+
+
+@dataclass(frozen=True)
+class ScoreRequest:
+    tx: TransactionIn
+    ctx: AuditContext
+    digest: str
+
+    @classmethod
+    def of(cls, tx: TransactionIn, ctx: AuditContext) -> ScoreRequest:
+        return cls(tx=tx, ctx=ctx, digest=input_sha256(tx.model_dump(mode="json")))
+
+
+def naive_utc(value: datetime) -> datetime:
+    if value.tzinfo is not None:
+        return value.astimezone(UTC).replace(tzinfo=None)
+    return value
+
+
+class ScoringService:
+    def __init__(self, model: FraudModel, decision: DecisionConfig, serving: ServingConfig):
+        self.model = model
+        self.decision = decision
+        self.serving = serving
+        self.cfg = model.feature_config
+        self._used = [model.meta.feature_names.index(n) for n in model.meta.used_features]
+
+    @property
+    def version(self) -> str:
+        return self.model.version
+
+    # ---------------------------------------------------------------- scoring
+    def score_many(self, requests: list[ScoreRequest]) -> list[ScoreOut | VerticalsError]:
+        """One answer per request, in order: a ScoreOut, or the error for that item (409)."""
+        for attempt in range(RETRIES):
+            try:
+                with session_scope() as session:
+                    return self._score_in(session, requests)
+            except (DBIntegrityError, OperationalError):
+                # another replica inserted one of these ids first (it replays now), or the
+                # database broke a lock wait (deadlock / busy): run the whole batch again
+                if attempt == RETRIES - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _existing(self, session: Session, ids: list[str]) -> dict[str, TransactionRow]:
+        found: dict[str, TransactionRow] = {}
+        unique = sorted(set(ids))
+        for start in range(0, len(unique), CHUNK):
+            query = select(TransactionRow).where(
+                TransactionRow.transaction_id.in_(unique[start : start + CHUNK])
+            )
+            found.update({row.transaction_id: row for row in session.scalars(query)})
+        return found
+
+    def _score_in(
+        self, session: Session, requests: list[ScoreRequest]
+    ) -> list[ScoreOut | VerticalsError]:
+        started = time.perf_counter()
+        states = LockedStates(
+            session, (r.tx.customer_id for r in requests), (r.tx.terminal_id for r in requests)
+        )
+        existing = self._existing(session, [r.tx.transaction_id for r in requests])
+        answers: list[ScoreOut | VerticalsError | None] = [None] * len(requests)
+        first_seen: dict[str, int] = {}
+        fresh: list[int] = []
+        rows: list[list[float]] = []
+        for i, req in enumerate(requests):
+            tx = req.tx
+            tid = tx.transaction_id
+            previous = existing.get(tid)
+            if previous is not None:
+                answers[i] = (
+                    ScoreOut.model_validate(previous.response)
+                    if previous.input_sha256 == req.digest
+                    else _conflict(tid)
+                )
+                continue
+            if tid in first_seen:
+                j = first_seen[tid]
+                answers[i] = -1 if requests[j].digest == req.digest else _conflict(tid)  # type: ignore[assignment]
+                continue
+            first_seen[tid] = i
+            ts = epoch_seconds(tx.tx_datetime)
+            cstate = states.customers[tx.customer_id]
+            tstate = states.terminals[tx.terminal_id]
+            rows.append(transaction_features(ts, tx.amount, cstate, tstate, self.cfg))
+            apply_transaction(cstate, ts, tx.amount, 0, self.cfg)
+            apply_transaction(tstate, ts, tx.amount, 0, self.cfg)
+            fresh.append(i)
+        if fresh:
+            X = np.asarray(rows, dtype=np.float64)
+            probabilities, contributions = self.model.predict_with_contributions(X)
+            used_values = X[:, self._used]
+            elapsed_ms = (time.perf_counter() - started) * 1000.0
+            inserts: list[dict] = []
+            reviews: list[dict] = []
+            for k, i in enumerate(fresh):
+                req = requests[i]
+                answers[i] = self._record_one(
+                    session, req, X[k], used_values[k], float(probabilities[k]), contributions[k],
+                    elapsed_ms,
+                    inserts,
+                    reviews,
+                )
+            # bulk inserts (one cached executemany each); transactions before the queue rows
+            session.execute(insert(TransactionRow), inserts)
+            if reviews:
+                session.execute(insert(ReviewItemRow), reviews)
+            states.write()
+        for i, answer in enumerate(answers):
+            if answer == -1:
+                answers[i] = answers[first_seen[requests[i].tx.transaction_id]]
+        return answers  # type: ignore[return-value]
+
+    def _record_one(
+        self,
+        session: Session,
+        req: ScoreRequest,
+        features: np.ndarray,
+        used_values: np.ndarray,
+        probability: float,
+        contributions: np.ndarray,
+        latency_ms: float,
+        inserts: list[dict],
+        reviews: list[dict],
+    ) -> ScoreOut:
+        tx = req.tx
+        probability = min(1.0, max(0.0, probability))
+        decision = decide(probability, tx.amount, self.decision)
+        reasons = top_reasons(
+            used_values,
+            contributions,
+            self.model.meta.used_features,
+            self.serving.n_reasons,
+            self.cfg.label_delay_days,
+        )
+        out = ScoreOut(
+            transaction_id=tx.transaction_id,
+            fraud_probability=round(probability, 6),
+            decision=decision,
+            reasons=reasons,
+            model_version=self.version,
+        )
+        body = out.model_dump(mode="json")
+        now = datetime.now(UTC)
+        inserts.append(
+            {
+                "transaction_id": tx.transaction_id,
+                "tx_datetime": naive_utc(tx.tx_datetime),
+                "ts": epoch_seconds(tx.tx_datetime),
+                "customer_id": tx.customer_id,
+                "terminal_id": tx.terminal_id,
+                "amount": tx.amount,
+                "fraud_probability": probability,
+                "decision": decision,
+                "model_version": self.version,
+                "input_sha256": req.digest,
+                "features": [None if not np.isfinite(v) else float(v) for v in features],
+                "response": body,
+                "label": None,
+                "created_at": now,
+            }
+        )
+        if decision != "approve":
+            reviews.append(
+                {
+                    "transaction_id": tx.transaction_id,
+                    "risk": probability,
+                    "status": "pending",
+                    "created_at": now,
+                    "resolved_at": None,
+                }
+            )
+        record(
+            session,
+            req.ctx,
+            digest=req.digest,
+            outcome=Outcome(output=body, model_version=self.version),
+            latency_ms=latency_ms,
+            idempotency_key=tx.transaction_id,
+        )
+        return out
+
+
+def _conflict(transaction_id: str) -> Conflict:
+    return Conflict(
+        f"transaction_id {transaction_id!r} was already scored with a different body",
+        {"field": "transaction_id", "transaction_id": transaction_id},
+    )
+
+
+# -------------------------------------------------------------------- labels and queries
+def label_transaction(
+    transaction_id: str, body: LabelIn, *, api_key_id: int | None
+) -> LabelOut:
+    """Store a label; it feeds the customer's and terminal's delayed windows (and training)."""
+    with session_scope() as session:
+        row = session.get(TransactionRow, transaction_id)
+        if row is None:
+            raise NotFound(f"transaction {transaction_id!r} is unknown", {"field": "id"})
+        states = LockedStates(session, [row.customer_id], [row.terminal_id])
+        row = session.get(TransactionRow, transaction_id, populate_existing=True)
+        assert row is not None
+        delta = int(body.is_fraud) - int(bool(row.label))
+        if delta:
+            apply_label(states.customers[row.customer_id], row.ts, delta)
+            apply_label(states.terminals[row.terminal_id], row.ts, delta)
+            states.write()
+        row.label = body.is_fraud
+        now = datetime.now(UTC)
+        session.add(
+            LabelRow(
+                transaction_id=transaction_id,
+                is_fraud=body.is_fraud,
+                analyst=body.analyst,
+                note=body.note,
+                api_key_id=api_key_id,
+                created_at=now,
+            )
+        )
+        item = session.get(ReviewItemRow, transaction_id)
+        if item is not None and item.status != "resolved":
+            item.status = "resolved"
+            item.resolved_at = now
+        return LabelOut(
+            transaction_id=transaction_id,
+            is_fraud=body.is_fraud,
+            analyst=body.analyst,
+            labelled_at=now,
+        )
+
+
+def _transaction_out(row: TransactionRow, status: str | None) -> TransactionOut:
+    response = row.response or {}
+    return TransactionOut(
+        transaction_id=row.transaction_id,
+        tx_datetime=row.tx_datetime,
+        customer_id=row.customer_id,
+        terminal_id=row.terminal_id,
+        amount=row.amount,
+        fraud_probability=row.fraud_probability,
+        decision=row.decision,  # type: ignore[arg-type]
+        reasons=response.get("reasons", []),
+        model_version=row.model_version,
+        label=row.label,
+        review_status=status,  # type: ignore[arg-type]
+    )
+
+
+def get_transaction(transaction_id: str) -> TransactionOut:
+    with session_scope() as session:
+        row = session.get(TransactionRow, transaction_id)
+        if row is None:
+            raise NotFound(f"transaction {transaction_id!r} is unknown", {"field": "id"})
+        item = session.get(ReviewItemRow, transaction_id)
+        return _transaction_out(row, item.status if item else None)
+
+
+def review_queue(limit: int) -> list[ReviewItem]:
+    """Pending review items, highest risk first."""
+    with session_scope() as session:
+        query = (
+            select(TransactionRow)
+            .join(ReviewItemRow, ReviewItemRow.transaction_id == TransactionRow.transaction_id)
+            .where(ReviewItemRow.status == "pending")
+            .order_by(ReviewItemRow.risk.desc(), TransactionRow.transaction_id)
+            .limit(limit)
+        )
+        return [
+            ReviewItem(
+                transaction_id=row.transaction_id,
+                tx_datetime=row.tx_datetime,
+                customer_id=row.customer_id,
+                terminal_id=row.terminal_id,
+                amount=row.amount,
+                fraud_probability=row.fraud_probability,
+                decision=row.decision,  # type: ignore[arg-type]
+                reasons=(row.response or {}).get("reasons", []),
+            )
+            for row in session.scalars(query)
+        ]
+
+
+def recent_history(*, customer_id: str | None = None, terminal_id: str | None = None,
+                   limit: int = 20) -> list[TransactionOut]:
+    """The latest transactions of a customer or a terminal (newest first)."""
+    with session_scope() as session:
+        query = select(TransactionRow)
+        if customer_id is not None:
+            query = query.where(TransactionRow.customer_id == customer_id)
+        if terminal_id is not None:
+            query = query.where(TransactionRow.terminal_id == terminal_id)
+        query = query.order_by(TransactionRow.ts.desc()).limit(limit)
+        return [_transaction_out(row, None) for row in session.scalars(query)]

@@ -1,0 +1,86 @@
+"""CLI verbs, mounted by the app as ``verticals train medical`` / ``verticals evaluate medical``.
+
+Both delegate to ``verticals.domains.medical.model``; with ``--json`` the last line of stdout is
+one JSON object.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from verticals.domains.medical import model_api
+
+
+def _known_task(task: str) -> str:
+    from verticals.core.errors import InvalidInput
+
+    name = task.strip().lower()
+    known = sorted(model_api.tasks())
+    if name not in known:
+        raise InvalidInput(f"unknown task {task!r}", {"known_tasks": known})
+    return name
+
+
+def _prepare_database() -> None:
+    from verticals.core.bootstrap import prepare_database
+    from verticals.core.plugins import discover
+
+    prepare_database(discover())
+
+
+def train_command(
+    task: Annotated[str, typer.Option("--task", help="pneumonia | breast")],
+    data: Annotated[
+        Path | None,
+        typer.Option("--data", help="MedMNIST .npz (default: the shared MedMNIST file)"),
+    ] = None,
+    nproc: Annotated[int, typer.Option("--nproc", min=1, help="processes (DDP via torchrun)")] = 1,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
+) -> None:
+    """Train a medical task's model; register it and promote it when it beats production."""
+    name = _known_task(task)
+    _prepare_database()
+    report = model_api.train_task(name, data, nproc, seed)
+    payload = report.model_dump(mode="json") if hasattr(report, "model_dump") else dict(report)
+    if as_json:
+        print(json.dumps(payload))
+    else:
+        typer.echo(
+            f"trained medical/{name} version {payload.get('version')} in "
+            f"{payload.get('seconds', 0):.0f}s; promoted={payload.get('promoted')}"
+        )
+        for key, value in sorted((payload.get("metrics") or {}).items()):
+            typer.echo(f"  {key}: {value:.4f}")
+
+
+def evaluate_command(
+    task: Annotated[str, typer.Option("--task", help="pneumonia | breast")],
+    data: Annotated[
+        Path,
+        typer.Option(
+            "--data", help="MedMNIST-layout .npz, or a folder of DICOM/PNG files with labels.csv"
+        ),
+    ],
+    split: Annotated[str, typer.Option("--split", help="the .npz split to use")] = "test",
+    as_json: Annotated[bool, typer.Option("--json", help="last line: one JSON object")] = False,
+) -> None:
+    """Evaluate the production model: ROC AUC, accuracy and n."""
+    name = _known_task(task)
+    _prepare_database()
+    model_api.ensure_production_models()
+    metrics = model_api.evaluate_task(name, data, split)
+    result = {
+        "roc_auc": float(metrics["roc_auc"]),
+        "accuracy": float(metrics["accuracy"]),
+        "n": int(metrics["n"]),
+    }
+    if not as_json:
+        typer.echo(
+            f"medical/{name} on {data} [{split}]: ROC AUC {result['roc_auc']:.4f}, "
+            f"accuracy {result['accuracy']:.4f}, n={result['n']}"
+        )
+    print(json.dumps(result))

@@ -1,0 +1,109 @@
+"""A loaded classifier: batched prediction at any input size, Grad-CAM, the torch module."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from verticals.core.errors import InvalidInput
+from verticals.core.registry import ModelCard
+from verticals.core.training import load_weights
+from verticals.domains.medical.model.artifacts import ModelExtra
+from verticals.domains.medical.model.data import resize_batch
+from verticals.domains.medical.model.networks import MedicalNet, ProbabilityNet, build_network
+from verticals.domains.medical.model.tasks import TaskSpec, get_task
+
+PREDICT_CHUNK = 256
+RANGE_TOLERANCE = 1e-3
+
+
+class Classifier:
+    """One model version of one task, on CPU.
+
+    ``predict`` takes float32 ``[N, 1, H, W]`` (or ``[N, H, W]``) in [0, 1], any H and W: images
+    are resized to ``input_size`` × ``input_size`` (aspect ratio not kept) inside. It returns the
+    positive-class probability ``[N]`` (``spec.positive_label``); ``threshold`` turns it into a
+    label. Prediction is thread-safe; Grad-CAM is serialised by a lock.
+    """
+
+    def __init__(
+        self,
+        extra: ModelExtra,
+        weights: Path,
+        version: str,
+        card: ModelCard | None = None,
+    ) -> None:
+        self.spec: TaskSpec = get_task(extra.task)
+        self.task = self.spec.name
+        self.version = version
+        self.threshold = extra.threshold
+        self.network = extra.network
+        self.input_size = extra.network.input_size
+        self.card = card
+        self._net: MedicalNet = build_network(extra.network)
+        load_weights(self._net, weights)
+        self._net.eval()
+        self._lock = threading.Lock()
+
+    @property
+    def labels(self) -> list[str]:
+        return list(self.spec.labels)
+
+    def _prepare(self, images: np.ndarray) -> torch.Tensor:
+        arr = np.asarray(images)
+        if arr.ndim == 3:
+            arr = arr[:, None]
+        if arr.ndim != 4 or arr.shape[1] != 1:
+            raise InvalidInput(f"images must be [N,1,H,W], got shape {tuple(np.shape(images))}")
+        if arr.shape[0] == 0:
+            raise InvalidInput("no images given")
+        if not np.issubdtype(arr.dtype, np.floating):
+            raise InvalidInput(f"images must be float in [0, 1], got dtype {arr.dtype}")
+        if not np.isfinite(arr).all():
+            raise InvalidInput("images contain NaN or infinite values")
+        low, high = float(arr.min()), float(arr.max())
+        if low < -RANGE_TOLERANCE or high > 1 + RANGE_TOLERANCE:
+            raise InvalidInput(f"pixel values must be in [0, 1], got [{low:.3g}, {high:.3g}]")
+        return resize_batch(np.clip(arr, 0, 1).astype(np.float32), self.input_size)
+
+    @torch.inference_mode()
+    def predict(self, images: np.ndarray) -> np.ndarray:
+        """Positive-class probability, float32 ``[N]``."""
+        x = self._prepare(images)
+        out = [torch.sigmoid(self._net(chunk)).reshape(-1) for chunk in x.split(PREDICT_CHUNK)]
+        return torch.cat(out).numpy().astype(np.float32)
+
+    def gradcam(self, image: np.ndarray) -> np.ndarray:
+        """Grad-CAM of the positive class for ``image`` ``[1, H, W]`` → ``[H, W]`` in [0, 1]."""
+        from verticals.core.explain import grad_cam
+
+        arr = np.asarray(image)
+        if arr.ndim == 2:
+            arr = arr[None]
+        if arr.ndim != 3 or arr.shape[0] != 1:
+            raise InvalidInput(f"image must be [1,H,W], got shape {tuple(np.shape(image))}")
+        x = self._prepare(arr[None])
+        with self._lock:
+            cam = grad_cam(self._net, x[0], target_layer=self.network.gradcam_layer)
+        height, width = arr.shape[-2:]
+        up = F.interpolate(
+            torch.from_numpy(cam)[None, None], size=(height, width), mode="bilinear",
+            align_corners=False,
+        )[0, 0].clamp(0, 1)
+        return up.numpy().astype(np.float32)
+
+    def torch_module(self) -> nn.Module:
+        """A fresh eval-mode module: ``[N,1,S,S]`` in [0,1] → ``[N,1]`` positive probability."""
+        net = build_network(self.network)
+        net.load_state_dict(self._net.state_dict())
+        return ProbabilityNet(net).eval()
+
+    def example_input(self, batch: int = 1) -> torch.Tensor:
+        """A deterministic ``[batch, 1, S, S]`` float32 input in [0, 1] (for export/tracing)."""
+        generator = torch.Generator().manual_seed(0)
+        return torch.rand(batch, 1, self.input_size, self.input_size, generator=generator)

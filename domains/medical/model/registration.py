@@ -1,0 +1,61 @@
+"""Register a finished training run and promote it when it beats production."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from verticals.core.config import get_settings
+from verticals.core.db import session_scope
+from verticals.core.registry import production_version, promote, register
+from verticals.domains.medical.model.artifacts import DOMAIN, ModelExtra
+from verticals.domains.medical.model.cards import build_card
+from verticals.domains.medical.model.data import ImageSet
+from verticals.domains.medical.model.metrics import roc_auc
+from verticals.domains.medical.model.tasks import get_task
+
+
+def register_run(report, checkpoint: Path, extra: ModelExtra, data_file: Path, val_set: ImageSet):
+    """Copy the checkpoint into the artifacts folder, register it (staging), and promote it when
+    its carved-validation AUC beats the production model's on the same split."""
+    from verticals.domains.medical.model.production import classifier_from_version
+
+    spec = get_task(report.task)
+    settings = get_settings()
+    settings.ensure_home()
+    target = settings.artifacts_dir / DOMAIN / spec.name / report.version / "model.safetensors"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(checkpoint, target)
+    state = checkpoint.with_suffix(".json")
+    if state.is_file():
+        shutil.copyfile(state, target.with_suffix(".json"))
+    command = f"verticals train medical --task {spec.name} --seed {report.seed}"
+    if report.world_size > 1:
+        command += f" --nproc {report.world_size}"
+    card = build_card(
+        spec,
+        metrics=report.metrics,
+        reproduce_command=command + f" --data {data_file}",
+        training_data=f"{data_file} (train split minus the carved validation split)",
+        description=f"MONAI ResNet, init_from={report.init_from}, seed={report.seed}",
+    )
+    with session_scope() as session:
+        current = production_version(session, DOMAIN, spec.name)
+        baseline = float("-inf")
+        if current is not None:
+            targets = (val_set.labels == spec.positive_index).astype(np.int64)
+            baseline = roc_auc(targets, classifier_from_version(current).predict(val_set.images))
+        register(
+            session, domain=DOMAIN, name=spec.name, version=report.version,
+            artifact_path=target, metrics=report.metrics, card=card, stage="staging",
+            extra={**extra.to_json(), "production_val_roc_auc": baseline
+                   if np.isfinite(baseline) else None},
+        )
+        promoted = report.metrics["val_roc_auc"] > baseline
+        if promoted:
+            promote(session, domain=DOMAIN, name=spec.name, version=report.version)
+    return report.model_copy(
+        update={"registered": True, "promoted": promoted, "artifact": str(target)}
+    )

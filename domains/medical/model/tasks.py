@@ -1,0 +1,64 @@
+"""The medical classification tasks: labels, input size, which uploads they fit."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class TaskSpec(BaseModel):
+    """One binary imaging task. The model outputs the probability of ``positive_label``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    labels: list[str] = Field(description="class names in dataset label order (index = label)")
+    positive_label: str
+    input_size: int = Field(gt=0, description="the model's square input side in pixels")
+    modalities: frozenset[str] = Field(description="DICOM Modality values this task fits")
+    body_parts: frozenset[str] = Field(description="DICOM BodyPartExamined values it fits")
+    description: str = ""
+    dataset_file: str = Field(description="MedMNIST file name under the data folder")
+
+    @model_validator(mode="after")
+    def _check(self) -> TaskSpec:
+        if self.positive_label not in self.labels:
+            raise ValueError(f"positive_label {self.positive_label!r} not in labels {self.labels}")
+        return self
+
+    @property
+    def positive_index(self) -> int:
+        """The dataset label value of the positive class."""
+        return self.labels.index(self.positive_label)
+
+
+TASKS: dict[str, TaskSpec] = {
+    "pneumonia": TaskSpec(
+        name="pneumonia",
+        labels=["normal", "pneumonia"],
+        positive_label="pneumonia",
+        input_size=28,
+        modalities=frozenset({"CR", "DX"}),
+        body_parts=frozenset({"CHEST"}),
+        description="Pneumonia on a paediatric frontal chest X-ray (PneumoniaMNIST).",
+        dataset_file="pneumoniamnist.npz",
+    ),
+    "breast": TaskSpec(
+        name="breast",
+        labels=["malignant", "normal_or_benign"],
+        positive_label="malignant",
+        input_size=28,
+        modalities=frozenset({"US"}),
+        body_parts=frozenset({"BREAST"}),
+        description="Malignant versus normal/benign breast ultrasound (BreastMNIST).",
+        dataset_file="breastmnist.npz",
+    ),
+}
+
+
+def get_task(name: str) -> TaskSpec:
+    from verticals.core.errors import NotFound
+
+    try:
+        return TASKS[name]
+    except KeyError:
+        raise NotFound(f"unknown medical task {name!r}", {"known": sorted(TASKS)}) from None

@@ -1,0 +1,112 @@
+"""The medical domain, registered under the ``verticals.domains`` entry-point group."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from verticals.core.plugins import Domain, DomainStatus
+from verticals.domains.medical import model_api
+
+if TYPE_CHECKING:
+    from fastapi import APIRouter
+    from verticals.domains.medical.inference import InferenceEngine
+    from verticals.domains.medical.studies import StudyService
+
+_HERE = Path(__file__).parent
+
+
+class MedicalDomain(Domain):
+    """Imaging diagnosis: DICOM/PNG in, de-identified, findings + Grad-CAM, FHIR and SR out."""
+
+    name = "medical"
+    title = "Medical imaging"
+    description = (
+        "Pneumonia on chest X-rays and malignancy on breast ultrasound (MONAI classifiers); "
+        "DICOM de-identified by the PS3.15 basic profile; FHIR R4 and DICOM SR outputs."
+    )
+
+    def __init__(self) -> None:
+        self._engine: InferenceEngine | None = None
+        self._service: StudyService | None = None
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------------ services
+
+    def engine(self) -> InferenceEngine:
+        with self._lock:
+            if self._engine is None:
+                from verticals.domains.medical.inference import InferenceEngine
+
+                self._engine = InferenceEngine()
+            return self._engine
+
+    def service(self) -> StudyService:
+        engine = self.engine()
+        with self._lock:
+            if self._service is None:
+                from verticals.domains.medical.studies import StudyService
+
+                self._service = StudyService(engine)
+            return self._service
+
+    # ------------------------------------------------------------------ contract
+
+    def router(self) -> APIRouter:
+        from verticals.domains.medical.api import build_router
+
+        return build_router(self.service)
+
+    def render_page(self) -> None:
+        from verticals.domains.medical.page import render_page
+
+        render_page(self)
+
+    def evaluate(self, data_file: Path, **options: Any) -> dict[str, float]:
+        """Metrics of the production model of ``options["task"]`` (default ``pneumonia``) on
+        ``data_file`` (``options["split"]``, default ``test``)."""
+        task = str(options.get("task", "pneumonia"))
+        split = str(options.get("split", "test"))
+        metrics = model_api.evaluate_task(task, Path(data_file), split)
+        return {k: float(v) for k, v in metrics.items()}
+
+    def ensure_production_model(self) -> str:
+        versions = model_api.ensure_production_models()
+        return ",".join(f"{task}={version}" for task, version in sorted(versions.items()))
+
+    def setup(self) -> None:
+        """Load every task's production classifier (sha256-checked) so the first request is fast."""
+        from verticals.domains.medical.imaging import quiet_pydicom
+
+        quiet_pydicom()
+        engine = self.engine()
+        engine.reload()
+        for task in model_api.tasks():
+            engine.classifier(task)
+
+    def status(self) -> DomainStatus:
+        loaded = self._engine.loaded() if self._engine is not None else {}
+        tasks = sorted(model_api.tasks())
+        missing = [t for t in tasks if t not in loaded]
+        version = ",".join(f"{t}={v}" for t, v in sorted(loaded.items())) or None
+        detail = "loaded: " + (version or "none")
+        if missing:
+            detail += f"; not loaded: {','.join(missing)}"
+        return DomainStatus(ready=not missing, model_version=version, detail=detail)
+
+    def commands(self) -> Mapping[str, Callable[..., Any]]:
+        from verticals.domains.medical.cli import evaluate_command, train_command
+
+        return {"train": train_command, "evaluate": evaluate_command}
+
+    def migrations_dir(self) -> Path | None:
+        return _HERE / "migrations"
+
+    def demo_data(self) -> Path | None:
+        return _HERE / "demo"
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.close()

@@ -1,0 +1,86 @@
+"""Public API schemas (what crosses the HTTP boundary)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+StudyStatus = Literal["predicted", "reviewed"]
+
+
+class Finding(BaseModel):
+    label: str
+    probability: float = Field(ge=0.0, le=1.0)
+
+
+class StudyCreated(BaseModel):
+    """The response to an upload."""
+
+    study_id: str
+    task: str
+    findings: list[Finding]
+    model_version: str
+    heatmap_url: str
+
+
+class ReviewIn(BaseModel):
+    label: str = Field(min_length=1, max_length=120, description="one of the task's labels")
+    comment: str | None = Field(
+        None, max_length=2000, description="free text; must not contain patient identifiers"
+    )
+
+
+class ReviewOut(BaseModel):
+    study_id: str
+    label: str
+    agrees: bool = Field(description="whether the clinician's label matches the model's")
+    comment: str | None
+    model_version: str
+    created_at: datetime
+
+
+class StudyLinks(BaseModel):
+    self: str
+    heatmap: str
+    fhir: str
+    sr: str
+    review: str
+
+
+class StudyOut(StudyCreated):
+    """A study as stored: the prediction plus its context and the latest review."""
+
+    status: StudyStatus
+    created_at: datetime
+    predicted_label: str
+    positive_label: str
+    threshold: float
+    source_kind: str
+    modality: str | None
+    body_part: str | None
+    rows: int
+    columns: int
+    window_center: float
+    window_width: float
+    notes: list[str]
+    review: ReviewOut | None
+    links: StudyLinks
+
+
+class StudySummary(BaseModel):
+    """One worklist row."""
+
+    study_id: str
+    created_at: datetime
+    task: str
+    status: StudyStatus
+    predicted_label: str
+    probability: float
+    model_version: str
+    modality: str | None
+
+
+class StudyList(BaseModel):
+    studies: list[StudySummary]

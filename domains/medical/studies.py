@@ -1,0 +1,465 @@
+"""The study workflow shared by the API and the dashboard.
+
+``create``: decode → choose the task → de-identify (before anything is stored) → model input →
+batched prediction and Grad-CAM → files written to a private folder → one transaction holding
+the study row and the audit record (``verticals.core.audit``), committed before the caller
+answers. An idempotency key replays the stored response without scoring again.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import uuid
+import warnings
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from verticals.core.audit import AuditContext, Outcome, audited, input_sha256, stored_output
+from verticals.core.db import session_scope
+from verticals.core.errors import InvalidInput, NotFound, VerticalsError
+from verticals.domains.medical import model_api
+from verticals.domains.medical.deid import DUMMY_ID, DUMMY_NAME, UIDMapper, deidentify, load_key
+from verticals.domains.medical.imaging import DecodedImage, decode_bytes
+from verticals.domains.medical.inference import InferenceEngine, centre_square, model_input, resize
+from verticals.domains.medical.overlay import heatmap_png
+from verticals.domains.medical.routing import resolve_task
+from verticals.domains.medical.schemas import (
+    Finding,
+    ReviewIn,
+    ReviewOut,
+    StudyCreated,
+    StudyLinks,
+    StudyOut,
+    StudyStatus,
+    StudySummary,
+)
+from verticals.domains.medical.settings import get_medical_settings
+from verticals.domains.medical.storage import StudyFiles, files_for, files_from_row, save_array
+from verticals.domains.medical.tables import ReviewRow, StudyRow
+
+log = logging.getLogger(__name__)
+
+API_PREFIX = "/v1/medical"
+
+
+def links(study_id: str) -> StudyLinks:
+    base = f"{API_PREFIX}/studies/{study_id}"
+    return StudyLinks(
+        self=base,
+        heatmap=f"{base}/heatmap.png",
+        fhir=f"{base}/report.fhir.json",
+        sr=f"{base}/sr.dcm",
+        review=f"{base}/review",
+    )
+
+
+def _uid_mapper() -> UIDMapper:
+    return UIDMapper(load_key(get_medical_settings().secret_path))
+
+
+def _findings(spec: Any, probability: float) -> list[Finding]:
+    labels = list(spec.labels)
+    positive = spec.positive_label
+    if len(labels) == 2:
+        return [
+            Finding(label=label, probability=probability if label == positive else 1 - probability)
+            for label in labels
+        ]
+    return [Finding(label=positive, probability=probability)]
+
+
+def _predicted_label(spec: Any, probability: float, threshold: float) -> str:
+    if probability >= threshold:
+        return spec.positive_label
+    others = [label for label in spec.labels if label != spec.positive_label]
+    return others[0] if len(others) == 1 else f"not_{spec.positive_label}"
+
+
+class StudyService:
+    """Create, read and review studies. Stateless apart from the inference engine."""
+
+    def __init__(self, engine: InferenceEngine) -> None:
+        self.engine = engine
+
+    # ------------------------------------------------------------------ create
+
+    def create(
+        self,
+        data: bytes,
+        *,
+        filename: str = "",
+        task: str | None,
+        ctx: AuditContext,
+        idempotency_key: str | None = None,
+    ) -> StudyCreated:
+        payload = {"file_sha256": input_sha256(data), "task": (task or "").strip().lower()}
+        if idempotency_key is not None:
+            with session_scope() as session:
+                previous = stored_output(session, ctx, idempotency_key, input_sha256(payload))
+            if previous is not None:
+                return StudyCreated.model_validate(previous)
+
+        decoded = decode_bytes(data, filename)
+        tasks = model_api.tasks()
+        task_name = resolve_task(
+            tasks, requested=task, modality=decoded.modality, body_part=decoded.body_part
+        )
+        spec = tasks[task_name]
+        image_bytes, identity = self._deidentified_image(decoded, spec)
+
+        x = model_input(decoded.pixels, self.engine.input_size(task_name))
+        prediction = self.engine.predict(task_name, x)
+        cam = self.engine.gradcam(task_name, x)
+        threshold = float(getattr(self.engine.classifier(task_name), "threshold", 0.5) or 0.5)
+        probability = float(np.clip(prediction.probability, 0.0, 1.0))
+        findings = _findings(spec, probability)
+
+        study_id = uuid.uuid4().hex
+        files = files_for(study_id)
+        created = StudyCreated(
+            study_id=study_id,
+            task=task_name,
+            findings=findings,
+            model_version=prediction.model_version,
+            heatmap_url=links(study_id).heatmap,
+        )
+        try:
+            self._write_files(files, image_bytes, decoded, cam)
+
+            def compute(session: Session) -> Outcome:
+                session.add(
+                    StudyRow(
+                        id=study_id,
+                        api_key_id=ctx.api_key_id,
+                        task=task_name,
+                        status="predicted",
+                        model_version=prediction.model_version,
+                        positive_label=spec.positive_label,
+                        probability=probability,
+                        predicted_label=_predicted_label(spec, probability, threshold),
+                        threshold=threshold,
+                        findings=[f.model_dump() for f in findings],
+                        source_kind=decoded.kind,
+                        modality=identity["modality"],
+                        body_part=identity["body_part"],
+                        rows=int(decoded.pixels.shape[0]),
+                        columns=int(decoded.pixels.shape[1]),
+                        window_center=float(decoded.window.center),
+                        window_width=float(decoded.window.width),
+                        study_uid=identity["study_uid"],
+                        series_uid=identity["series_uid"],
+                        sop_instance_uid=identity["sop_instance_uid"],
+                        sop_class_uid=identity["sop_class_uid"],
+                        notes=list(decoded.notes),
+                        storage_dir=files.relative(),
+                    )
+                )
+                return Outcome(
+                    output=created.model_dump(mode="json"), model_version=prediction.model_version
+                )
+
+            output = audited(ctx, payload=payload, compute=compute, idempotency_key=idempotency_key)
+        except BaseException:
+            files.remove()
+            raise
+        result = StudyCreated.model_validate(output)
+        if result.study_id != study_id:  # a concurrent retry with the same key won the race
+            files.remove()
+        log.info(
+            "medical study %s: task=%s model=%s",
+            result.study_id,
+            task_name,
+            prediction.model_version,
+        )
+        return result
+
+    def _deidentified_image(self, decoded: DecodedImage, spec: Any) -> tuple[bytes, dict]:
+        """Part 10 bytes of the de-identified image, and the identifiers the row keeps."""
+        mapper = _uid_mapper()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                if decoded.dataset is not None:
+                    ds = deidentify(decoded.dataset, mapper)
+                    decoded.dataset = None  # the identified original is not kept around
+                else:
+                    ds = _secondary_capture(decoded.pixels, mapper)
+                buffer = io.BytesIO()
+                ds.save_as(buffer, enforce_file_format=True)
+            except VerticalsError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - odd headers pydicom cannot re-encode
+                raise InvalidInput(
+                    f"the DICOM file cannot be de-identified and stored ({type(exc).__name__})"
+                ) from None
+        identity = {
+            "modality": str(getattr(ds, "Modality", "") or "")[:16] or None,
+            "body_part": str(getattr(ds, "BodyPartExamined", "") or "")[:64] or None,
+            "study_uid": str(ds.StudyInstanceUID),
+            "series_uid": str(ds.SeriesInstanceUID),
+            "sop_instance_uid": str(ds.SOPInstanceUID),
+            "sop_class_uid": str(ds.SOPClassUID),
+        }
+        return buffer.getvalue(), identity
+
+    def _write_files(
+        self, files: StudyFiles, image_bytes: bytes, decoded: DecodedImage, cam: np.ndarray
+    ) -> None:
+        files.root.mkdir(parents=True, exist_ok=False)
+        files.image.write_bytes(image_bytes)
+        values = decoded.modality_values
+        side = get_medical_settings().display_max_side
+        scale = min(1.0, side / max(values.shape))
+        if scale < 1.0:
+            shape = (max(1, round(values.shape[0] * scale)), max(1, round(values.shape[1] * scale)))
+            values = _resize_values(values, shape)
+        save_array(files.display, values)
+        save_array(files.cam, cam)
+        files.heatmap.write_bytes(heatmap_png(decoded.pixels, cam))
+
+    # ------------------------------------------------------------------ read
+
+    def _row(self, session: Session, study_id: str) -> StudyRow:
+        row = session.get(StudyRow, study_id) if _valid_id(study_id) else None
+        if row is None:
+            raise NotFound(f"no study {study_id!r}")
+        return row
+
+    def _latest_review(self, session: Session, study_id: str) -> ReviewRow | None:
+        return session.scalar(
+            select(ReviewRow)
+            .where(ReviewRow.study_id == study_id)
+            .order_by(ReviewRow.id.desc())
+            .limit(1)
+        )
+
+    def get(self, study_id: str) -> StudyOut:
+        with session_scope() as session:
+            row = self._row(session, study_id)
+            review = self._latest_review(session, study_id)
+            return _study_out(row, review)
+
+    def list(self, limit: int = 50, status: StudyStatus | None = None) -> list[StudySummary]:
+        with session_scope() as session:
+            query = select(StudyRow).order_by(StudyRow.created_at.desc(), StudyRow.id).limit(limit)
+            if status is not None:
+                query = query.where(StudyRow.status == status)
+            return [
+                StudySummary(
+                    study_id=row.id,
+                    created_at=row.created_at,
+                    task=row.task,
+                    status=row.status,  # type: ignore[arg-type]
+                    predicted_label=row.predicted_label,
+                    probability=row.probability,
+                    model_version=row.model_version,
+                    modality=row.modality,
+                )
+                for row in session.scalars(query)
+            ]
+
+    def files(self, study_id: str) -> StudyFiles:
+        with session_scope() as session:
+            return files_from_row(self._row(session, study_id).storage_dir)
+
+    def heatmap(self, study_id: str) -> bytes:
+        files = self.files(study_id)
+        return files.require(files.heatmap).read_bytes()
+
+    def fhir_report(self, study_id: str) -> dict[str, Any]:
+        from verticals.domains.medical.fhir import build_report
+
+        with session_scope() as session:
+            row = self._row(session, study_id)
+            review = self._latest_review(session, study_id)
+            return build_report(
+                study_id=row.id,
+                task=row.task,
+                created_at=_aware(row.created_at),
+                model_version=row.model_version,
+                study_uid=row.study_uid,
+                findings=list(row.findings),
+                predicted_label=row.predicted_label,
+                review_label=review.label if review else None,
+                review_comment=review.comment if review else None,
+                issued=_aware(review.created_at if review else row.created_at),
+            )
+
+    def structured_report(self, study_id: str) -> bytes:
+        from verticals.domains.medical.sr import build_sr
+
+        with session_scope() as session:
+            row = self._row(session, study_id)
+            files = files_from_row(row.storage_dir)
+            task, version, findings, label = (
+                row.task,
+                row.model_version,
+                list(row.findings),
+                row.predicted_label,
+            )
+        if files.sr.is_file():
+            return files.sr.read_bytes()
+        mapper = _uid_mapper()
+        data = build_sr(
+            files.require(files.image).read_bytes(),
+            task=task,
+            model_version=version,
+            findings=findings,
+            predicted_label=label,
+            uid_factory=mapper.fresh,
+        )
+        tmp = files.sr.with_suffix(".tmp")
+        tmp.write_bytes(data)
+        tmp.replace(files.sr)
+        return data
+
+    def display_values(self, study_id: str) -> tuple[np.ndarray, np.ndarray]:
+        """(modality values [h, w] for window/level, Grad-CAM [S, S]) of a study."""
+        from verticals.domains.medical.storage import load_array
+
+        files = self.files(study_id)
+        return load_array(files.require(files.display)), load_array(files.require(files.cam))
+
+    # ------------------------------------------------------------------ review
+
+    def review(self, study_id: str, body: ReviewIn, api_key_id: int | None) -> ReviewOut:
+        tasks = model_api.tasks()
+        with session_scope() as session:
+            row = self._row(session, study_id)
+            labels = (
+                list(tasks[row.task].labels)
+                if row.task in tasks
+                else [f["label"] for f in row.findings]
+            )
+            label = body.label.strip()
+            if label not in labels:
+                raise InvalidInput(
+                    f"label {body.label!r} is not a label of task {row.task!r}",
+                    {"field": "label", "allowed": labels},
+                )
+            review = ReviewRow(
+                study_id=row.id,
+                api_key_id=api_key_id,
+                label=label,
+                agrees=label == row.predicted_label,
+                comment=(body.comment or None),
+                model_version=row.model_version,
+                task=row.task,
+            )
+            session.add(review)
+            row.status = "reviewed"
+            session.flush()
+            return _review_out(review)
+
+    def export_feedback(self, task: str, out_dir: Path) -> int:
+        """Write reviewed studies of ``task`` as a retraining folder: the de-identified
+        ``<study_id>.dcm`` files plus ``labels.csv`` (``file,label``: the clinician's latest
+        label), the folder format ``verticals evaluate medical --data DIR`` reads. Returns n."""
+        import csv
+        import shutil
+
+        out_dir.mkdir(parents=True, exist_ok=True)
+        rows = []
+        with session_scope() as session:
+            studies = session.scalars(
+                select(StudyRow)
+                .where(StudyRow.task == task, StudyRow.status == "reviewed")
+                .order_by(StudyRow.created_at)
+            ).all()
+            for study in studies:
+                review = self._latest_review(session, study.id)
+                image = files_from_row(study.storage_dir).image
+                if review is None or not image.is_file():
+                    continue
+                shutil.copyfile(image, out_dir / f"{study.id}.dcm")
+                rows.append({"file": f"{study.id}.dcm", "label": review.label})
+        with open(out_dir / "labels.csv", "w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=["file", "label"])
+            writer.writeheader()
+            writer.writerows(rows)
+        return len(rows)
+
+
+def _valid_id(study_id: str) -> bool:
+    return len(study_id) == 32 and all(c in "0123456789abcdef" for c in study_id)
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _review_out(review: ReviewRow) -> ReviewOut:
+    return ReviewOut(
+        study_id=review.study_id,
+        label=review.label,
+        agrees=review.agrees,
+        comment=review.comment,
+        model_version=review.model_version,
+        created_at=_aware(review.created_at),
+    )
+
+
+def _study_out(row: StudyRow, review: ReviewRow | None) -> StudyOut:
+    return StudyOut(
+        study_id=row.id,
+        task=row.task,
+        findings=[Finding.model_validate(f) for f in row.findings],
+        model_version=row.model_version,
+        heatmap_url=links(row.id).heatmap,
+        status=row.status,  # type: ignore[arg-type]
+        created_at=_aware(row.created_at),
+        predicted_label=row.predicted_label,
+        positive_label=row.positive_label,
+        threshold=row.threshold,
+        source_kind=row.source_kind,
+        modality=row.modality,
+        body_part=row.body_part,
+        rows=row.rows,
+        columns=row.columns,
+        window_center=row.window_center,
+        window_width=row.window_width,
+        notes=list(row.notes or []),
+        review=_review_out(review) if review else None,
+        links=links(row.id),
+    )
+
+
+def _resize_values(values: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    from PIL import Image
+
+    image = Image.fromarray(np.ascontiguousarray(values, dtype=np.float32))
+    return np.asarray(image.resize((shape[1], shape[0]), Image.Resampling.BOX), dtype=np.float32)
+
+
+def _secondary_capture(pixels: np.ndarray, mapper: UIDMapper):  # noqa: ANN202 - Dataset
+    """A DICOM Secondary Capture holding a PNG/JPEG upload (8-bit), with no patient data."""
+    import highdicom as hd
+    from pydicom.uid import ExplicitVRLittleEndian
+
+    array = (np.clip(pixels, 0, 1) * 255).round().astype(np.uint8)
+    image = hd.sc.SCImage(
+        pixel_array=array,
+        photometric_interpretation="MONOCHROME2",
+        bits_allocated=8,
+        coordinate_system="PATIENT",
+        study_instance_uid=mapper.fresh(),
+        series_instance_uid=mapper.fresh(),
+        series_number=1,
+        sop_instance_uid=mapper.fresh(),
+        instance_number=1,
+        manufacturer="verticals",
+        patient_id=DUMMY_ID,
+        patient_name=DUMMY_NAME,
+        patient_orientation=("L", "F"),
+        transfer_syntax_uid=ExplicitVRLittleEndian,
+    )
+    image.PatientIdentityRemoved = "YES"
+    return image
+
+
+__all__ = ["StudyService", "centre_square", "links", "resize"]

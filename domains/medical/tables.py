@@ -1,0 +1,58 @@
+"""The medical domain's tables: studies and clinician reviews (feedback for retraining).
+
+Nothing here holds patient data: studies keep de-identified UIDs and technical metadata only.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+from verticals.core.db.base import Base, utcnow
+
+
+class StudyRow(Base):
+    __tablename__ = "medical_studies"
+    __table_args__ = (Index("ix_medical_studies_created", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    api_key_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    task: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default="predicted")
+    model_version: Mapped[str] = mapped_column(String(120))
+    positive_label: Mapped[str] = mapped_column(String(120))
+    probability: Mapped[float] = mapped_column(Float)
+    predicted_label: Mapped[str] = mapped_column(String(120))
+    threshold: Mapped[float] = mapped_column(Float, default=0.5)
+    findings: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    source_kind: Mapped[str] = mapped_column(String(16))
+    modality: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    body_part: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    rows: Mapped[int] = mapped_column(Integer)
+    columns: Mapped[int] = mapped_column(Integer)
+    window_center: Mapped[float] = mapped_column(Float)
+    window_width: Mapped[float] = mapped_column(Float)
+    study_uid: Mapped[str] = mapped_column(String(64))
+    series_uid: Mapped[str] = mapped_column(String(64))
+    sop_instance_uid: Mapped[str] = mapped_column(String(64))
+    sop_class_uid: Mapped[str] = mapped_column(String(64))
+    notes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    storage_dir: Mapped[str] = mapped_column(Text)
+
+
+class ReviewRow(Base):
+    __tablename__ = "medical_reviews"
+    __table_args__ = (Index("ix_medical_reviews_study", "study_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    study_id: Mapped[str] = mapped_column(ForeignKey("medical_studies.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    api_key_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    label: Mapped[str] = mapped_column(String(120))
+    agrees: Mapped[bool] = mapped_column(default=False)
+    comment: Mapped[str | None] = mapped_column(Text, nullable=True)
+    model_version: Mapped[str] = mapped_column(String(120))
+    task: Mapped[str] = mapped_column(String(64))

@@ -1,0 +1,1 @@
+"""verticals.shared_models"""

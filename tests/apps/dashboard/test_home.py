@@ -1,0 +1,48 @@
+"""Dashboard home, through Streamlit's AppTest, on the test database."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import verticals.apps.dashboard as dashboard_package
+from streamlit.testing.v1 import AppTest
+
+APP = Path(dashboard_package.__file__).parent / "app.py"
+
+
+@pytest.fixture
+def app(db):
+    from verticals.apps.dashboard.state import plugin_registry, prepared
+
+    plugin_registry.clear()
+    prepared.clear()
+    yield AppTest.from_file(str(APP), default_timeout=120)
+    plugin_registry.clear()
+    prepared.clear()
+
+
+def test_home_lists_domains_models_and_recent_predictions(app, client, make_key):
+    client.post(
+        "/v1/echo/score", json={"values": [1, 2, 3]}, headers={"X-API-Key": make_key(["*"])}
+    )
+    app.run()
+    assert not app.exception, app.exception
+    assert app.title[0].value == "verticals"
+    frames = [df.value for df in app.dataframe]
+    domains, models, recent = frames[0], frames[1], frames[2]
+    assert "echo" in set(domains["domain"])
+    assert "echo/linear" in set(models["model"])
+    assert "echo" in set(recent["domain"])
+
+
+def test_home_shows_each_domain_page_in_navigation(app):
+    app.run()
+    assert not app.exception, app.exception
+    # AppTest.switch_page only knows file pages; callable pages are found in its registry.
+    registered = {info.get("url_pathname"): h for h, info in app._registered_pages.items()}
+    assert "echo" in registered  # the default (home) page registers under ""
+    app._page_hash = registered["echo"]
+    app.run()
+    assert not app.exception, app.exception
+    assert app.header[0].value == "Echo (test plugin)"

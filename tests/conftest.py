@@ -1,0 +1,113 @@
+"""Shared fixtures: an isolated home and database per test, the app, API keys.
+
+The database is SQLite by default; with ``VERTICALS_TEST_DATABASE_URL`` set (CI does) the tests
+run on PostgreSQL, in a private database created for this test session so parallel runs on the
+same server do not collide.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from verticals.core.config import reset_settings
+from verticals.core.db import reset_engines
+
+TEST_DATABASE_ENV = "VERTICALS_TEST_DATABASE_URL"
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str | None]:
+    base = os.environ.get(TEST_DATABASE_ENV)
+    if not base:
+        yield None
+        return
+    url = make_url(base)
+    name = f"verticals_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    yield url.set(database=name).render_as_string(hide_password=False)
+    reset_engines()
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def _clear_postgres(url: str) -> None:
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
+@pytest.fixture
+def verticals_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    home = tmp_path / "home"
+    monkeypatch.setenv("VERTICALS_HOME", str(home))
+    monkeypatch.delenv("VERTICALS_DATABASE_URL", raising=False)
+    reset_settings()
+    reset_engines()
+    yield home
+    reset_engines()
+    reset_settings()
+
+
+@pytest.fixture
+def database_url(verticals_home: Path, postgres_url: str | None, monkeypatch) -> str:
+    if postgres_url is None:
+        return f"sqlite:///{verticals_home / 'test.db'}"
+    reset_engines()
+    _clear_postgres(postgres_url)
+    return postgres_url
+
+
+@pytest.fixture
+def plugins():
+    from verticals.core.plugins import discover
+
+    return discover()
+
+
+@pytest.fixture
+def db(database_url: str, monkeypatch: pytest.MonkeyPatch, plugins):
+    """A migrated database (core and every discovered domain); yields its Engine."""
+    from verticals.core.auth import clear_key_cache
+    from verticals.core.db import get_engine
+    from verticals.core.db.migrate import upgrade
+
+    monkeypatch.setenv("VERTICALS_DATABASE_URL", database_url)
+    reset_settings()
+    reset_engines()
+    clear_key_cache()
+    upgrade(plugins.migration_dirs())
+    yield get_engine()
+    clear_key_cache()
+    reset_engines()
+
+
+@pytest.fixture
+def make_key(db) -> Callable[[list[str]], str]:
+    from verticals.core.auth import create_key
+    from verticals.core.db import session_scope
+
+    def factory(scopes: list[str], name: str = "test") -> str:
+        with session_scope() as session:
+            return create_key(session, name, scopes).key
+
+    return factory
+
+
+@pytest.fixture
+def client(db):
+    from fastapi.testclient import TestClient
+    from verticals.apps.api import create_app
+
+    with TestClient(create_app(), raise_server_exceptions=False) as test_client:
+        yield test_client

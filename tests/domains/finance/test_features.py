@@ -1,0 +1,114 @@
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta, timezone
+
+import numpy as np
+from verticals.domains.finance.config import FeatureConfig
+from verticals.domains.finance.features import (
+    apply_label,
+    apply_transaction,
+    compute_features,
+    epoch_seconds,
+    feature_names,
+    handbook_feature_names,
+    state_from_json,
+    state_to_json,
+    transaction_features,
+)
+
+CFG = FeatureConfig(windows_days=(1, 7, 30), label_delay_days=7)
+NAMES = feature_names(CFG)
+T0 = epoch_seconds(datetime(2018, 4, 2, 10, 0, 0))  # a Monday
+DAY = 86_400
+
+
+def feat(row: list[float], name: str) -> float:
+    return row[NAMES.index(name)]
+
+
+def test_names_and_handbook_subset() -> None:
+    assert len(NAMES) == 19
+    hb = handbook_feature_names(CFG)
+    assert len(hb) == 15 and set(hb) <= set(NAMES)
+    assert "TX_FRAUD_SCENARIO" not in NAMES
+
+
+def test_customer_windows_include_current_and_ratio_uses_prior_mean() -> None:
+    customer: dict = {}
+    terminal: dict = {}
+    apply_transaction(customer, T0 - 10 * DAY, 100.0, 0, CFG)  # 10 days ago: only in 30d
+    apply_transaction(customer, T0 - 3 * DAY, 20.0, 0, CFG)  # 3 days ago: 7d and 30d
+    apply_transaction(customer, T0 - 3600, 30.0, 0, CFG)  # same day
+    row = transaction_features(T0, 50.0, customer, terminal, CFG)
+    assert feat(row, "cust_n_1d") == 2 and feat(row, "cust_avg_amount_1d") == 40.0
+    assert feat(row, "cust_n_7d") == 3 and math.isclose(feat(row, "cust_avg_amount_7d"), 100 / 3)
+    assert feat(row, "cust_n_30d") == 4 and feat(row, "cust_avg_amount_30d") == 50.0
+    assert math.isclose(feat(row, "cust_amount_ratio"), 50.0 / 50.0)
+    assert feat(row, "hour") == 10.0 and feat(row, "is_weekend") == 0 and feat(row, "is_night") == 0
+    # no history: ratio unknown (NaN), terminal risk 0
+    empty = transaction_features(T0, 50.0, {}, {}, CFG)
+    assert math.isnan(feat(empty, "cust_amount_ratio")) and feat(empty, "term_risk_30d") == 0.0
+
+
+def test_terminal_labels_count_only_after_the_delay() -> None:
+    terminal: dict = {}
+    # a fraud 5 days ago (label not known yet) and one 8 days ago (known: older than the delay)
+    apply_transaction(terminal, T0 - 5 * DAY, 10.0, 1, CFG)
+    apply_transaction(terminal, T0 - 8 * DAY, 10.0, 1, CFG)
+    apply_transaction(terminal, T0 - 8 * DAY, 10.0, 0, CFG)
+    row = transaction_features(T0, 1.0, {}, terminal, CFG)
+    assert feat(row, "term_n_1d") == 2 and feat(row, "term_risk_1d") == 0.5
+    assert feat(row, "term_n_recent") == 1  # the 5-day-old one is only counted
+    # eight days later the 5-day-old fraud is known too
+    later = transaction_features(T0 + 8 * DAY, 1.0, {}, terminal, CFG)
+    assert feat(later, "term_n_7d") == 1 and feat(later, "term_risk_7d") == 1.0
+    assert feat(later, "term_n_30d") == 3 and math.isclose(feat(later, "term_risk_30d"), 2 / 3)
+
+
+def test_label_posted_later_equals_label_known_at_once() -> None:
+    online: dict = {}
+    offline: dict = {}
+    apply_transaction(online, T0, 10.0, 0, CFG)
+    apply_label(online, T0, +1)
+    apply_transaction(offline, T0, 10.0, 1, CFG)
+    assert online == offline
+    apply_label(online, T0, -1)
+    assert online[T0 // DAY][2] == 0
+
+
+def test_state_json_roundtrip_is_exact_and_old_days_are_dropped() -> None:
+    state: dict = {}
+    for i, amount in enumerate([0.1, 0.2, 0.3, 1e-7, 123.456]):
+        apply_transaction(state, T0 + i * 3600, amount, 0, CFG)
+    assert state_from_json(state_to_json(state)) == state
+    apply_transaction(state, T0 + 60 * DAY, 1.0, 0, CFG)
+    assert list(state) == [(T0 + 60 * DAY) // DAY]
+
+
+def test_compute_features_is_the_sequential_path() -> None:
+    rng = np.random.default_rng(0)
+    n = 300
+    ts = np.sort(T0 + rng.integers(0, 40 * DAY, size=n))
+    cust = rng.integers(0, 5, size=n)
+    term = rng.integers(0, 4, size=n)
+    amount = rng.uniform(1, 200, size=n).round(2)
+    fraud = (rng.random(n) < 0.2).astype(int)
+    X = compute_features(ts, cust, term, amount, fraud, CFG)
+    cs: dict = {}
+    tst: dict = {}
+    for i in range(n):
+        c = cs.setdefault(int(cust[i]), {})
+        t = tst.setdefault(int(term[i]), {})
+        row = transaction_features(int(ts[i]), float(amount[i]), c, t, CFG)
+        np.testing.assert_array_equal(np.array(row), X[i])
+        apply_transaction(c, int(ts[i]), float(amount[i]), 0, CFG)
+        apply_label(c, int(ts[i]), int(fraud[i]))
+        apply_transaction(t, int(ts[i]), float(amount[i]), 0, CFG)
+        apply_label(t, int(ts[i]), int(fraud[i]))
+    assert X[:, NAMES.index("term_risk_30d")].max() > 0  # labels did reach the features
+
+
+def test_aware_datetimes_are_converted_to_utc() -> None:
+    aware = datetime(2018, 4, 2, 12, 0, tzinfo=timezone(timedelta(hours=2)))
+    assert epoch_seconds(aware) == T0

@@ -1,0 +1,69 @@
+"""The Streamlit page, run headless with streamlit's AppTest (fake classifier)."""
+
+from __future__ import annotations
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+pytestmark = pytest.mark.usefixtures("fake_models")
+
+SCRIPT = """
+from verticals.domains.medical.plugin import MedicalDomain
+import streamlit as st
+
+@st.cache_resource
+def domain():
+    return MedicalDomain()
+
+domain().render_page()
+"""
+
+
+def _run(app: AppTest) -> AppTest:
+    app.run(timeout=120)
+    assert not app.exception, [e.message for e in app.exception]
+    return app
+
+
+def test_page_upload_review_and_overlay(db):
+    app = _run(AppTest.from_string(SCRIPT, default_timeout=120))
+    assert app.title[0].value == "Medical imaging"
+    assert any("No studies yet" in i.value for i in app.info)
+
+    # analyse a shipped demo sample
+    app.selectbox(key="medical_sample").select("pneumonia_pneumonia_0.dcm")
+    app.button(key="medical_analyse_sample").click()
+    _run(app)
+    assert any("pneumonia" in s.value for s in app.success), [s.value for s in app.success]
+
+    # the worklist shows it, with window/level sliders and the overlay toggle
+    assert len(app.dataframe) == 1
+    study_id = app.selectbox(key="medical_open").value
+    assert app.slider(key=f"wl_{study_id}") and app.slider(key=f"ww_{study_id}")
+    app.toggle(key=f"ov_{study_id}").set_value(False)
+    _run(app)
+    app.slider(key=f"ww_{study_id}").set_value(50.0)
+    _run(app)
+
+    # correct the finding
+    radio = app.radio[0]
+    other = [o for o in radio.options if o != radio.value][0]
+    radio.set_value(other)
+    next(b for b in app.button if b.label == "Confirm / correct").click()
+    _run(app)
+    assert any("Corrected" in s.value for s in app.success), (
+        [b.label for b in app.button],
+        [s.value for s in app.success],
+        [e.value for e in app.error],
+    )
+
+    from verticals.domains.medical.inference import InferenceEngine
+    from verticals.domains.medical.studies import StudyService
+
+    study = StudyService(InferenceEngine()).get(study_id)
+    assert study.status == "reviewed" and study.review.label == other
+
+
+def test_model_cards_tab_without_registered_models(db):
+    app = _run(AppTest.from_string(SCRIPT, default_timeout=120))
+    assert any("No production model" in w.value for w in app.warning)
