@@ -143,15 +143,11 @@ def _models_app() -> typer.Typer:
 
 def _extra_core_commands(verb: str) -> dict:
     """Core commands that live beside the domains' ones (e.g. ``bench serving``)."""
-    extra = {}
     if verb == "bench":
-        try:
-            from verticals.core.serving.bench import bench_serving_command
+        from verticals.core.serving.bench import bench_serving_command
 
-            extra["serving"] = bench_serving_command
-        except ImportError:
-            pass
-    return extra
+        return {"serving": bench_serving_command}
+    return {}
 
 
 def build_cli(plugins: PluginRegistry | None = None) -> typer.Typer:
@@ -177,12 +173,9 @@ def build_cli(plugins: PluginRegistry | None = None) -> typer.Typer:
         for name, error in plugins.failures.items():
             console.print(f"[red]{name}: failed to load: {error}[/red]")
 
-    try:
-        from verticals.core.compression.cli import compress_command
+    from verticals.core.compression.commands import compress_command
 
-        app.command("compress")(compress_command)
-    except ImportError:
-        pass
+    app.command("compress")(compress_command)
 
     for verb in COMMAND_VERBS:
         group = typer.Typer(help=VERB_HELP[verb], no_args_is_help=True)

@@ -93,9 +93,17 @@ def quantize_static_int8(
 def quantize_dynamic_int8(src: Path, dst: Path) -> Path:
     """Dynamic INT8: weights int8 ahead of time, activations quantised per batch at run time.
     Pays off on MatMul/Gemm-heavy (linear, transformer) graphs; conv nets rarely gain."""
+    import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, per_channel=True)
+    # The dynamo exporter records value_info for Gemm weights; the quantizer transposes them
+    # into MatMulInteger and ONNX shape inference then rejects the stale shapes.
+    model = onnx.load(str(src))
+    del model.graph.value_info[:]
+    with tempfile.TemporaryDirectory() as tmp:
+        cleaned = Path(tmp) / "cleaned.onnx"
+        onnx.save(model, str(cleaned))
+        quantize_dynamic(str(cleaned), str(dst), weight_type=QuantType.QInt8, per_channel=True)
     return dst
 
 

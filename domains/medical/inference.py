@@ -56,6 +56,7 @@ class InferenceEngine:
         self._loader = loader
         self._classifiers: dict[str, model_api.ClassifierLike] = {}
         self._batchers: dict[str, object] = {}
+        self._predictors: dict[str, Callable[[np.ndarray], np.ndarray]] = {}
         self._lock = threading.Lock()
 
     def _load(self, task: str) -> model_api.ClassifierLike:
@@ -86,6 +87,7 @@ class InferenceEngine:
         with self._lock:
             for name in [task] if task else list(self._classifiers):
                 self._classifiers.pop(name, None)
+                self._predictors.pop(name, None)
 
     def input_size(self, task: str) -> int:
         clf = self.classifier(task)
@@ -113,9 +115,28 @@ class InferenceEngine:
                 self._batchers[task] = batcher
             return batcher
 
+    def predictor(self, task: str) -> Callable[[np.ndarray], np.ndarray]:
+        """The served batch function: ONNX Runtime by default, eager torch when configured or
+        when the classifier has no torch module to export (test doubles)."""
+        clf = self.classifier(task)
+        with self._lock:
+            found = self._predictors.get(task)
+        if found is not None:
+            return found
+        found = clf.predict
+        if get_medical_settings().runtime == "onnx" and hasattr(clf, "torch_module"):
+            from verticals.domains.medical.onnx_runtime import onnx_predictor
+
+            found = onnx_predictor(clf)
+        with self._lock:
+            if self._classifiers.get(task) is not clf:  # reloaded meanwhile: do not cache
+                return found
+            return self._predictors.setdefault(task, found)
+
     def _predict_batch(self, task: str, items: list[np.ndarray]) -> list[Prediction]:
         clf = self.classifier(task)
-        probs = np.asarray(clf.predict(np.stack(items).astype(np.float32)), dtype=np.float64)
+        predict = self.predictor(task)
+        probs = np.asarray(predict(np.stack(items).astype(np.float32)), dtype=np.float64)
         probs = probs.reshape(-1)
         return [Prediction(float(p), clf.version) for p in probs]
 

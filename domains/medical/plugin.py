@@ -12,6 +12,7 @@ from verticals.domains.medical import model_api
 
 if TYPE_CHECKING:
     from fastapi import APIRouter
+    from verticals.core.compression.target import CompressionTarget
     from verticals.domains.medical.inference import InferenceEngine
     from verticals.domains.medical.studies import StudyService
 
@@ -84,7 +85,7 @@ class MedicalDomain(Domain):
         engine = self.engine()
         engine.reload()
         for task in model_api.tasks():
-            engine.classifier(task)
+            engine.predictor(task)  # loads, exports to ONNX once (cached) and warms up
 
     def status(self) -> DomainStatus:
         loaded = self._engine.loaded() if self._engine is not None else {}
@@ -103,6 +104,17 @@ class MedicalDomain(Domain):
 
     def migrations_dir(self) -> Path | None:
         return _HERE / "migrations"
+
+    def compression_target(
+        self, model_name: str, data_file: Path | None, split: str
+    ) -> CompressionTarget | None:
+        from verticals.core.bootstrap import prepare_database
+        from verticals.core.plugins import discover
+        from verticals.domains.medical.compression import medical_compression_target
+
+        prepare_database(discover())
+        model_api.ensure_production_models()
+        return medical_compression_target(model_name, data_file, split)
 
     def demo_data(self) -> Path | None:
         return _HERE / "demo"

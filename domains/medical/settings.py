@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -23,6 +24,9 @@ class MedicalSettings(BaseSettings):
         "the basic profile could not be honoured",
     )
     display_max_side: int = Field(512, gt=16, description="stored display image, longest side")
+    runtime: Literal["onnx", "torch"] = Field(
+        "onnx", description="onnx: ONNX Runtime (TensorRT/CUDA/CPU); torch: eager, for debugging"
+    )
     batch_max_size: int = 32
     batch_max_wait_ms: float = 5.0
     batch_max_queue: int = 256
