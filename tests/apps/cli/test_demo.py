@@ -11,6 +11,7 @@ import sys
 import time
 
 import httpx
+from verticals.core.plugins import discover
 
 
 def _free_port() -> int:
@@ -57,6 +58,31 @@ def test_demo_serves_api_and_dashboard_then_stops_cleanly(database_url, vertical
             headers={"Authorization": f"Bearer {key}"},
         )
         assert scored.status_code == 200
+        headers = {"Authorization": f"Bearer {key}"}
+        ready = httpx.get(f"{api}/readyz")
+        assert ready.status_code == 200, ready.text
+        # the built-in domains answer on their shipped models
+        transaction = {
+            "transaction_id": "demo-test-1",
+            "tx_datetime": "2018-09-01T12:00:00",
+            "customer_id": "42",
+            "terminal_id": "7",
+            "amount": 57.3,
+        }
+        fraud = httpx.post(
+            f"{api}/v1/finance/transactions:score", json=transaction, headers=headers
+        )
+        assert fraud.status_code == 200, fraud.text
+        assert 0 <= fraud.json()["fraud_probability"] <= 1
+        sample = next((discover().get("medical").demo_data() / "pneumonia").glob("*.dcm"))
+        study = httpx.post(
+            f"{api}/v1/medical/studies",
+            files={"file": (sample.name, sample.read_bytes(), "application/dicom")},
+            headers=headers,
+            timeout=60,
+        )
+        assert study.status_code in (200, 201), study.text
+        assert study.json()["task"] == "pneumonia"
         assert httpx.get(f"http://127.0.0.1:{dashboard_port}/_stcore/health").status_code == 200
     finally:
         process.send_signal(signal.SIGINT)
