@@ -11,6 +11,7 @@ import typer
 from verticals.core.compression.pipeline import CompressionPlan, compress
 from verticals.core.compression.report import CompressionReport
 from verticals.core.compression.resolve import resolve_target
+from verticals.core.compression.trees import TreeCompressionTarget, compress_trees
 
 
 def _print_table(report: CompressionReport) -> None:
@@ -66,6 +67,8 @@ def compress_command(
 ) -> None:
     """Build and measure every variant (torch, ONNX fp32, static INT8, FP16, pruned) in one run.
 
+    Tree models (XGBoost) compare the native booster with its ONNX conversion instead.
+
     Latencies are medians on this machine's CPU (and GPU when present). With a registered
     model version, the report is stored with it and each ONNX variant is registered as
     '<version>+<variant>' (staging), refused promotion when its metric drops past tolerance.
@@ -92,9 +95,12 @@ def compress_command(
             transient=True,
         ) as progress:
             task = progress.add_task(f"compressing {target.name}", total=None)
-            report = compress(
-                target, folder, plan, step=lambda msg: progress.update(task, description=msg)
-            )
+            if isinstance(target, TreeCompressionTarget):
+                report = compress_trees(target, folder)
+            else:
+                report = compress(
+                    target, folder, plan, step=lambda msg: progress.update(task, description=msg)
+                )
         if storing:
             from verticals.core.compression.store import store_report
             from verticals.core.db import session_scope

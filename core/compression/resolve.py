@@ -12,6 +12,7 @@ import importlib
 from pathlib import Path
 
 from verticals.core.compression.target import CompressionTarget
+from verticals.core.compression.trees import TreeCompressionTarget
 from verticals.core.errors import BadRequest, InvalidInput, NotFound
 
 HOOK = "compression_target"
@@ -24,7 +25,9 @@ def split_model(spec: str) -> tuple[str, str]:
     return domain, name
 
 
-def resolve_target(spec: str, data: Path | None = None, split: str = "val") -> CompressionTarget:
+def resolve_target(
+    spec: str, data: Path | None = None, split: str = "val"
+) -> CompressionTarget | TreeCompressionTarget:
     if data is not None and not Path(data).is_file():
         raise InvalidInput(f"data file {data} does not exist")
     if ":" in spec and "/" not in spec.partition(":")[0]:
@@ -48,6 +51,6 @@ def resolve_target(spec: str, data: Path | None = None, split: str = "val") -> C
         target = hook(model_name, data, split)
     if target is None:
         raise NotFound(f"{spec!r} has no compressible model")
-    if not isinstance(target, CompressionTarget):
+    if not isinstance(target, CompressionTarget | TreeCompressionTarget):
         raise BadRequest(f"{spec!r} did not return a CompressionTarget")
     return target

@@ -7,11 +7,15 @@ the same rows; the report says which one serving should use.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from pydantic import BaseModel
 from verticals.core.compression import measure
+from verticals.core.compression.report import CompressionReport, VariantReport
+from verticals.core.compression.target import MetricFn
 from verticals.core.errors import IntegrityError
 
 MAX_OPSET = 15
@@ -123,4 +127,92 @@ def compare_xgboost(
         onnx_ms=onnx_ms,
         use_onnx=use_onnx,
         reason=reason,
+    )
+
+
+@dataclass
+class TreeCompressionTarget:
+    """What a domain provides to compress a gradient-boosted tree model.
+
+    Attributes:
+        name: ``"<domain>/<model>"``.
+        booster: the fitted ``xgboost.Booster`` (or its sklearn wrapper).
+        rows: float32 ``[N, n_features]`` feature rows for numerics checks and timing.
+        metric: ``metric(predict) -> (value, name)`` on the validation split, where ``predict``
+            maps float32 feature rows to positive-class scores ``[N]``.
+        version: the registry version of ``booster``, if any.
+        max_metric_drop: tolerance stored with each variant.
+    """
+
+    name: str
+    booster: Any
+    rows: np.ndarray
+    metric: MetricFn
+    version: str | None = None
+    higher_is_better: bool = True
+    max_metric_drop: float = 0.005
+
+    def metric_drop(self, baseline: float, value: float) -> float:
+        return baseline - value if self.higher_is_better else value - baseline
+
+
+def compress_trees(
+    target: TreeCompressionTarget, out_dir: Path, *, budget_s: float = 1.0
+) -> CompressionReport:
+    """The native model against its ONNX conversion: bytes, CPU latency at batch 1 and 32, the
+    metric; the ONNX variant's notes say whether serving should switch to it."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    raw = target.booster.get_booster() if hasattr(target.booster, "get_booster") else target.booster
+    native_path = out_dir / "xgboost-native.ubj"
+    raw.save_model(str(native_path))
+    comparison = compare_xgboost(
+        raw, target.rows, out_dir, batch_sizes=(1, 32), budget_s=budget_s, native_path=native_path
+    )
+    from verticals.core.serving.runtime import CPU, RuntimeOptions, create_session
+
+    session = create_session(
+        Path(comparison.onnx_path), RuntimeOptions(providers=[CPU], warmup_runs=1)
+    )
+    baseline, metric_name = target.metric(
+        lambda x: np.asarray(raw.inplace_predict(x, validate_features=False)).reshape(len(x), -1)[
+            :, -1
+        ]
+    )
+    onnx_metric, _ = target.metric(lambda x: _positive_scores(session.run_all(x)))
+    drop = target.metric_drop(baseline, onnx_metric)
+    variants = [
+        VariantReport(
+            name="xgboost-native",
+            bytes=comparison.native_bytes or 0,
+            latency_ms_b1=comparison.native_ms[1],
+            latency_ms_b32=comparison.native_ms[32],
+            metric=baseline,
+            metric_name=metric_name,
+            metric_drop=0.0,
+            within_tolerance=True,
+            format="xgboost-ubj",
+            path=str(native_path),
+            notes="XGBoost inplace_predict",
+        ),
+        VariantReport(
+            name="onnx-fp32",
+            bytes=comparison.onnx_bytes,
+            latency_ms_b1=comparison.onnx_ms[1],
+            latency_ms_b32=comparison.onnx_ms[32],
+            metric=onnx_metric,
+            metric_name=metric_name,
+            metric_drop=drop,
+            within_tolerance=drop <= target.max_metric_drop,
+            path=comparison.onnx_path,
+            notes=("use it: " if comparison.use_onnx else "not used: ") + comparison.reason,
+        ),
+    ]
+    return CompressionReport(
+        model=target.name,
+        version=target.version,
+        metric_name=metric_name,
+        baseline_metric=baseline,
+        max_metric_drop=target.max_metric_drop,
+        variants=variants,
+        environment={"max_abs_diff": comparison.max_abs_diff},
     )

@@ -172,8 +172,12 @@ def load_bench_model(spec: str, options: RuntimeOptions) -> tuple[OrtModel, np.n
         return model, sample
     from verticals.core.compression.export import export_onnx, optimize_graph
     from verticals.core.compression.resolve import resolve_target
+    from verticals.core.compression.target import CompressionTarget
+    from verticals.core.errors import BadRequest
 
     target = resolve_target(spec)
+    if not isinstance(target, CompressionTarget):
+        raise BadRequest(f"{spec!r} is a tree model: bench it with its domain's bench command")
     with tempfile.TemporaryDirectory() as tmp:
         raw = Path(tmp) / "raw.onnx"
         export_onnx(target.module, target.example_input, raw)
