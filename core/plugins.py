@@ -23,7 +23,6 @@ from pydantic import BaseModel
 
 if TYPE_CHECKING:
     from fastapi import APIRouter
-
     from verticals.core.compression.target import CompressionTarget
 
 ENTRY_POINT_GROUP = "verticals.domains"

@@ -11,7 +11,6 @@ import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import TensorDataset
-
 from verticals.core.training.config import TrainConfig, TrainResult
 from verticals.core.training.trainer import Trainer
 

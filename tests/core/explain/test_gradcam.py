@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 import torch
 from torch import nn
-
 from verticals.core.explain import grad_cam, last_conv_layer
 
 

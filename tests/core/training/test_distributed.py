@@ -3,7 +3,6 @@ from __future__ import annotations
 import sys
 
 import pytest
-
 from verticals.core.training import context_from_env, is_main_process, torchrun_command
 from verticals.core.training.distributed import ENTRY_MODULE, launch_function
 from verticals.core.training.selfcheck import train_synthetic
@@ -40,7 +39,6 @@ def test_torchrun_command():
         launch_function("no_colon_here", {}, 2)
 
 
-@pytest.mark.slow
 def test_two_process_ddp_converges_like_one_process(tmp_path):
     """A real 2-process gloo job through torchrun reaches the 1-process metric."""
     kwargs = {"seed": 0, "epochs": 5, "n": 2048}

@@ -9,8 +9,6 @@ import torch
 from pydantic import ValidationError
 from safetensors.torch import load_file
 from torch import nn
-from torch.utils.data import TensorDataset
-
 from verticals.core.training import (
     EpochMetrics,
     TrainConfig,
