@@ -385,6 +385,12 @@ def _transfer_syntax(ds: object):  # noqa: ANN202 - pydicom UID
     return uid
 
 
+GPL_DECODER_HINT = (
+    "12-bit JPEG Extended needs pylibjpeg-libjpeg (GPLv3), not installed by default: "
+    "pip install 'verticals[dicom-gpl]' where that licence is acceptable"
+)
+
+
 def _decode_frame(ds: object, index: int | None) -> np.ndarray:
     from pydicom.pixels import pixel_array
 
@@ -398,7 +404,10 @@ def _decode_frame(ds: object, index: int | None) -> np.ndarray:
         message = _short(exc)
         lowered = message.lower()
         if any(s in lowered for s in ("no pixel data decoders", "missing required", "not support")):
-            raise UnsupportedMediaType(f"the pixel data cannot be decoded: {message}") from None
+            details = {"hint": GPL_DECODER_HINT} if "jpeg extended" in lowered else None
+            raise UnsupportedMediaType(
+                f"the pixel data cannot be decoded: {message}", details
+            ) from None
         raise InvalidInput(f"the pixel data cannot be decoded: {message}") from None
     except Exception as exc:  # noqa: BLE001 - truncated or inconsistent pixel data
         message = _short(exc)

@@ -68,10 +68,16 @@ def test_subset_of_pydicom_test_files(medical_client, auth):
     assert statuses["test_files/MR_small_jp2klossless.dcm"] == 201
     assert statuses["test_files/SC_rgb_jpeg_gdcm.dcm"] == 201
     assert statuses["test_files/rtplan.dcm"] == 422
-    assert statuses["test_files/JPGExtended.dcm"] == 415
+    assert statuses["test_files/JPGExtended.dcm"] == 415  # GPL decoder not installed by default
+    refused = medical_client.post(
+        "/v1/medical/studies",
+        files={"file": ("x.dcm", (TEST_FILES / "JPGExtended.dcm").read_bytes())},
+        data={"task": "pneumonia"},
+        headers=auth(),
+    )
+    assert "dicom-gpl" in refused.json()["error"]["details"]["hint"]
 
 
-@pytest.mark.slow
 def test_every_pydicom_test_file(medical_client, auth):
     statuses = _upload_all(medical_client, auth(), ALL_FILES)
     assert len(statuses) == len(ALL_FILES) > 200
