@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shlex
-import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -46,7 +45,29 @@ def _prepare() -> None:
     prepare_database(discover())
 
 
+def reproduce_command(ctx: typer.Context, verb: str = "train", domain: str = "finance") -> str:
+    """The command line that repeats this run: the options given on the command line, in their
+    declared order (not ``sys.argv``, which is the host's argv under a test runner)."""
+    parts = ["verticals", verb, domain]
+    for param in ctx.command.params:
+        name = param.name or ""
+        # by name: Typer may carry its own copy of click's ParameterSource enum
+        if getattr(ctx.get_parameter_source(name), "name", None) != "COMMANDLINE":
+            continue
+        value = ctx.params[name]
+        flag = param.opts[0]
+        if getattr(param, "is_flag", False):
+            if value:
+                parts.append(flag)
+            elif param.secondary_opts:
+                parts.append(param.secondary_opts[0])
+            continue
+        parts += [flag, shlex.quote(str(value))]
+    return " ".join(parts)
+
+
 def train(
+    ctx: typer.Context,
     data: DataOption,
     ship_to: Annotated[
         Path | None,
@@ -57,6 +78,7 @@ def train(
     test_days: Annotated[int, typer.Option("--test-days", help="unseen report window")] = 31,
     gap_days: Annotated[int, typer.Option("--gap-days", help="label-delay gap")] = 7,
     grid: Annotated[str, typer.Option("--grid", help="'default' or 'quick'")] = "default",
+    nthread: Annotated[int, typer.Option("--nthread", min=1, help="XGBoost threads per fit")] = 2,
     as_json: JsonOption = False,
 ) -> None:
     """Select on the validation month, report the unseen month, fit on all data; register the
@@ -77,13 +99,12 @@ def train(
         report = run_training(
             frame,
             protocol=protocol,
-            grid=quick_grid() if grid == "quick" else default_grid(),
+            grid=quick_grid(nthread) if grid == "quick" else default_grid(nthread),
             log=console.print,
             on_features=advance,
         )
     version = new_version()
-    command = "verticals train finance " + " ".join(shlex.quote(a) for a in sys.argv[3:])
-    card = model_card(report, version, data, len(frame), command.strip())
+    card = model_card(report, version, data, len(frame), reproduce_command(ctx))
     outcome = register_run(report, card, promote_if_better=not no_promote)
     if ship_to is not None:
         outcome["shipped"] = ship(report, card, ship_to, frame)

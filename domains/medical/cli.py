@@ -39,12 +39,16 @@ def train_command(
     ] = None,
     nproc: Annotated[int, typer.Option("--nproc", min=1, help="processes (DDP via torchrun)")] = 1,
     seed: Annotated[int, typer.Option("--seed")] = 0,
+    epochs: Annotated[
+        int | None, typer.Option("--epochs", min=1, help="override the task recipe's epochs")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
 ) -> None:
     """Train a medical task's model; register it and promote it when it beats production."""
     name = _known_task(task)
     _prepare_database()
-    report = model_api.train_task(name, data, nproc, seed)
+    options = {"epochs": epochs} if epochs else {}
+    report = model_api.train_task(name, data, nproc, seed, **options)
     payload = report.model_dump(mode="json") if hasattr(report, "model_dump") else dict(report)
     if as_json:
         print(json.dumps(payload))

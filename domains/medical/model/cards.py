@@ -33,8 +33,9 @@ def build_card(
     reproduce_command: str,
     training_data: str,
     description: str,
+    input_size: int | None = None,
 ) -> ModelCard:
-    size = spec.input_size
+    size = input_size or spec.input_size
     return ModelCard(
         name=spec.name,
         task=f"binary classification: {spec.positive_label} vs the rest ({spec.description})",

@@ -34,12 +34,18 @@ def register_run(report, checkpoint: Path, extra: ModelExtra, data_file: Path, v
     command = f"verticals train medical --task {spec.name} --seed {report.seed}"
     if report.world_size > 1:
         command += f" --nproc {report.world_size}"
+    if report.epochs_override:
+        command += f" --epochs {report.epochs_override}"
     card = build_card(
         spec,
         metrics=report.metrics,
         reproduce_command=command + f" --data {data_file}",
         training_data=f"{data_file} (train split minus the carved validation split)",
-        description=f"MONAI ResNet, init_from={report.init_from}, seed={report.seed}",
+        description=f"MONAI ResNet at {report.input_size}x{report.input_size}, "
+        f"init_from={report.init_from}, seed={report.seed}"
+        + (f", mean weights of the last {report.averaged_epochs} epochs"
+           if report.averaged_epochs else ""),
+        input_size=report.input_size,
     )
     with session_scope() as session:
         current = production_version(session, DOMAIN, spec.name)

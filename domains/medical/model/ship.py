@@ -13,11 +13,16 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from verticals.core.registry import file_sha256
-from verticals.domains.medical.model.artifacts import ModelExtra, ShippedModel, shipped_dir
+from verticals.domains.medical.model.artifacts import (
+    ModelExtra,
+    ShippedModel,
+    shipped_dir,
+    shipped_model,
+)
 from verticals.domains.medical.model.cards import build_card
 from verticals.domains.medical.model.networks import NetworkSpec
-from verticals.domains.medical.model.tasks import get_task
-from verticals.domains.medical.model.training import train_task
+from verticals.domains.medical.model.tasks import TASKS, get_task
+from verticals.domains.medical.model.training import RECIPES, train_task
 
 
 def ship(
@@ -27,10 +32,15 @@ def ship(
     spec = get_task(task)
     target_dir = target_dir or shipped_dir()
     run_dir = Path("/tmp") / f"verticals-ship-{task}-{seed}"
+    source = RECIPES[spec.name].init_from if init_from == "auto" else init_from
+    init_arg: str | None = source
+    if source in TASKS:  # the other task's *shipped* weights, never a local production model
+        init_arg = str(shipped_model(source)[1])
     report = train_task(
-        task, data, 1, seed, epochs=epochs, init_from=init_from, register=False,
+        task, data, 1, seed, epochs=epochs, init_from=init_arg, register=False,
         output_dir=run_dir,
     )
+    report = report.model_copy(update={"init_from": source})
     weights = target_dir / f"{task}.safetensors"
     shutil.copyfile(run_dir / "best.safetensors", weights)
     command = f"python -m verticals.domains.medical.model.ship --task {task} --seed {seed}"
@@ -41,18 +51,25 @@ def ship(
         command += f" --init-from {init_from}"
     metrics = {**report.metrics, "train_seconds": round(report.seconds, 1),
                "epochs_run": report.epochs_run, "best_epoch": report.best_epoch}
+    if report.averaged_epochs:
+        metrics["averaged_epochs"] = report.averaged_epochs
+    weights_note = (f"mean weights of the last {report.averaged_epochs} epochs"
+                    if report.averaged_epochs else "best epoch on the carved validation split")
+    network = NetworkSpec(input_size=report.input_size)
     card = build_card(
         spec,
         metrics=metrics,
         reproduce_command=command,
         training_data=f"MedMNIST v2 {spec.dataset_file} train split minus a stratified "
         "validation carve-out (fixed split seed)",
-        description=f"MONAI ResNet (basic blocks 1-1-1-1, widths 24-48-96-192), "
-        f"init_from={report.init_from}, seed={seed}, CPU training {report.seconds:.0f}s",
+        description=f"MONAI ResNet (basic blocks 1-1-1-1, widths 24-48-96-192) at "
+        f"{report.input_size}x{report.input_size}, init_from={report.init_from}, seed={seed}, "
+        f"{weights_note}, CPU training {report.seconds:.0f}s (1 thread)",
+        input_size=report.input_size,
     ).model_copy(update={"version": version})
     shipped = ShippedModel(
         task=task, version=version, weights_file=weights.name, sha256=file_sha256(weights),
-        extra=ModelExtra(task=task, network=NetworkSpec(input_size=spec.input_size),
+        extra=ModelExtra(task=task, network=network,
                          threshold=report.threshold, source="shipped",
                          init_from=report.init_from, seed=seed),
         card=card,

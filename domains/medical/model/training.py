@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import tempfile
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,6 +14,8 @@ import numpy as np
 import torch
 from pydantic import BaseModel, Field
 from torch import nn
+from torch.optim.swa_utils import update_bn
+from torch.utils.data import DataLoader, TensorDataset
 
 from verticals.core.errors import InvalidInput
 from verticals.core.training import (
@@ -21,6 +24,7 @@ from verticals.core.training import (
     Trainer,
     context_from_env,
     launch_function,
+    save_checkpoint,
 )
 from verticals.domains.medical.model.artifacts import DOMAIN, ModelExtra
 from verticals.domains.medical.model.data import (
@@ -52,13 +56,22 @@ class Recipe(BaseModel):
     patience: int | None = None
     init_from: str | None = None
     finetune_lr: float | None = None
+    average_last: int | None = Field(
+        None, ge=2, description="serve the mean weights of the last N epochs (SWA-style, "
+        "BatchNorm statistics recomputed on the training images) instead of the best epoch",
+    )
+    input_size: int | None = Field(None, ge=16, description="None: the task's input size")
 
 
 RECIPES: dict[str, Recipe] = {
     "pneumonia": Recipe(epochs=20, batch_size=64, lr=3e-3, weight_decay=5e-4, val_fraction=0.1,
                         patience=8),
+    # 546 training images: the best epoch on an 82-image carve-out is a noisy pick, so breast
+    # runs the full cosine schedule and serves the mean weights of its last 10 epochs
+    # (official-val ROC AUC, seeds 0-4: this recipe 0.930 ± 0.018, min 0.911; best epoch with
+    # patience 15 at lr 1e-3: 0.915 ± 0.020, min 0.891).
     "breast": Recipe(epochs=40, batch_size=32, lr=2e-3, weight_decay=5e-4, val_fraction=0.15,
-                     patience=15, init_from="pneumonia", finetune_lr=1e-3),
+                     patience=None, init_from="pneumonia", finetune_lr=2e-3, average_last=10),
 }
 
 
@@ -78,6 +91,9 @@ class TrainReport(BaseModel):
     world_size: int
     init_from: str | None
     seed: int
+    input_size: int = 28
+    averaged_epochs: int = 0
+    epochs_override: int | None = None
     artifact: str | None = None
 
 
@@ -110,6 +126,38 @@ def _probabilities(model: nn.Module, images: np.ndarray) -> np.ndarray:
     with torch.inference_mode():
         x = torch.from_numpy(images)
         return torch.cat([torch.sigmoid(model(c)).reshape(-1) for c in x.split(256)]).numpy()
+
+
+class _WeightAverager:
+    """Trainer callback: keeps the model's state after each of the last ``count`` epochs.
+
+    Runs on the main process only (callbacks do); ``model`` is the very module the trainer
+    updates in place. :meth:`averaged` returns a fresh network with the mean weights and
+    BatchNorm statistics recomputed on ``images`` (un-augmented training images).
+    """
+
+    def __init__(self, model: nn.Module, count: int) -> None:
+        self.model = model
+        self.states: deque[dict[str, torch.Tensor]] = deque(maxlen=count)
+
+    def __call__(self, record: EpochMetrics) -> None:
+        self.states.append(
+            {k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()}
+        )
+
+    def averaged(self, network: NetworkSpec, images: np.ndarray, batch_size: int) -> MedicalNet:
+        mean = {}
+        for key, first in self.states[0].items():
+            if first.is_floating_point():
+                mean[key] = torch.stack([s[key] for s in self.states]).mean(dim=0)
+            else:  # BatchNorm's num_batches_tracked
+                mean[key] = self.states[-1][key].clone()
+        model = build_network(network)
+        model.load_state_dict(mean)
+        loader = DataLoader(TensorDataset(torch.from_numpy(images)), batch_size=batch_size)
+        with torch.no_grad():
+            update_bn(loader, model)
+        return model.eval()
 
 
 def _resized(data: ImageSet, size: int) -> ImageSet:
@@ -158,7 +206,7 @@ def train_task(
     started = time.perf_counter()
     recipe = RECIPES[spec.name]
     data_file = Path(data) if data else default_data_file(spec)
-    size = input_size or spec.input_size
+    size = input_size or recipe.input_size or spec.input_size
     full = _resized(load_npz_split(data_file, "train"), size)
     train_set, val_set = carve_validation(full, recipe.val_fraction)
     source = recipe.init_from if init_from == "auto" else init_from
@@ -189,6 +237,7 @@ def train_task(
     version = datetime.now(UTC).strftime("%Y%m%d-%H%M%S") + f"-s{seed}"
     with tempfile.TemporaryDirectory(prefix="verticals-medical-") as scratch:
         run_dir = Path(output_dir) if output_dir else Path(scratch)
+        averager = _WeightAverager(model, recipe.average_last) if recipe.average_last else None
         trainer = Trainer(
             model,
             TensorImageDataset(train_set, spec.positive_index, train_transforms(seed * 97 + ctx.rank)),
@@ -197,7 +246,7 @@ def train_task(
             config,
             metrics_fn=binary_metrics,
             output_dir=run_dir,
-            callbacks=callbacks,
+            callbacks=[*callbacks, *([averager] if averager else [])],
             checkpoint_metadata={"task": spec.name, "version": version},
         )
         from monai.data import set_track_meta
@@ -208,6 +257,14 @@ def train_task(
         finally:
             set_track_meta(True)
         best: MedicalNet = trainer.model  # type: ignore[assignment]
+        averaged_epochs = 0
+        if averager is not None and averager.states:  # main process; others keep the best epoch
+            averaged_epochs = len(averager.states)
+            best = averager.averaged(network, train_set.images, recipe.batch_size)
+            if result.checkpoint:
+                save_checkpoint(best, Path(result.checkpoint),
+                                metadata={"task": spec.name, "version": version,
+                                          "averaged_epochs": str(averaged_epochs)})
         val_targets = (val_set.labels == spec.positive_index).astype(np.int64)
         val_probs = _probabilities(best, val_set.images)
         threshold = choose_threshold(val_targets, val_probs)
@@ -232,7 +289,8 @@ def train_task(
             task=spec.name, version=version, registered=False, promoted=False, metrics=metrics,
             threshold=threshold, seconds=time.perf_counter() - started,
             epochs_run=result.epochs_run, best_epoch=result.best_epoch,
-            world_size=result.world_size, init_from=source, seed=seed,
+            world_size=result.world_size, init_from=source, seed=seed, input_size=size,
+            averaged_epochs=averaged_epochs, epochs_override=epochs,
         )
         if register and ctx.is_main and result.checkpoint:
             from verticals.domains.medical.model.registration import register_run

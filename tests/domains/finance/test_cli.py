@@ -64,7 +64,11 @@ def test_train_quick_registers_and_compares_with_production(db) -> None:
         versions = {v.version: v for v in list_versions(s, domain="finance")}
     assert summary["version"] in versions  # registered next to the shipped baseline
     new = versions[summary["version"]]
-    assert new.card.reproduce_command.startswith("verticals train finance")
+    # the options given, in declared order: not the test runner's sys.argv
+    assert new.card.reproduce_command == (
+        f"verticals train finance --data {DEMO_FILE} --valid-days 7 --test-days 7 "
+        "--gap-days 3 --grid quick --json"
+    )
     assert (new.stage == "production") == summary["promoted"]
     assert Path(new.artifact_path).suffix == ".ubj"
 

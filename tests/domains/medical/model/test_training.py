@@ -64,3 +64,30 @@ def test_train_rejects_bad_arguments(tmp_path):
         train_task("breast", _tiny_npz(tmp_path), init_from="/no/such.bin", register=False)
     with pytest.raises(InvalidInput):
         train_task("pneumonia", tmp_path / "missing.npz", register=False)
+
+
+def test_weight_averaging_serves_the_mean_of_the_last_epochs(tmp_path, monkeypatch):
+    from safetensors import safe_open
+
+    monkeypatch.setitem(RECIPES, "pneumonia", RECIPES["pneumonia"].model_copy(
+        update={"batch_size": 16, "val_fraction": 0.25, "average_last": 2, "patience": None}))
+    run_dir = tmp_path / "run"
+    report = train_task("pneumonia", _tiny_npz(tmp_path), 1, 0, epochs=3, register=False,
+                        progress=False, output_dir=run_dir)
+    assert report.averaged_epochs == 2 and report.input_size == 28
+    assert report.metrics["val_roc_auc"] > 0.9  # the averaged model is the one scored
+    with safe_open(str(run_dir / "best.safetensors"), "pt") as weights:  # ...and the one written
+        assert weights.metadata()["averaged_epochs"] == "2"
+
+
+def test_transfer_study_runs_both_arms(tmp_path, monkeypatch):
+    from verticals.domains.medical.model.transfer_study import run_study
+
+    monkeypatch.setitem(RECIPES, "breast", RECIPES["breast"].model_copy(
+        update={"batch_size": 16, "val_fraction": 0.25}))
+    result = run_study("breast", "pneumonia", [0, 1], epochs=1, data=_tiny_npz(tmp_path),
+                       log=lambda line: None)
+    assert [r["arm"] for r in result["rows"]] == ["scratch", "finetune_from_pneumonia"] * 2
+    assert set(result["summary"]) == {"scratch", "finetune_from_pneumonia"}
+    scratch, tuned = result["summary"]["scratch"], result["summary"]["finetune_from_pneumonia"]
+    assert result["gain"] == tuned["mean"] - scratch["mean"] and scratch["std"] >= 0
