@@ -92,6 +92,10 @@ class FraudModel:
             X[:, self._columns], feature_names=self.meta.used_features, nthread=self.nthread
         )
 
+    def booster_rows(self, X: np.ndarray) -> np.ndarray:
+        """The columns of feature rows ``X`` the booster reads, in its order (float32)."""
+        return np.ascontiguousarray(np.asarray(X)[:, self._columns], dtype=np.float32)
+
     def margin(self, X: np.ndarray) -> np.ndarray:
         return self.booster.predict(self._dmatrix(X), output_margin=True)
 

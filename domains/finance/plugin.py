@@ -13,6 +13,7 @@ from verticals.core.plugins import Domain, DomainStatus
 
 if TYPE_CHECKING:
     from fastapi import APIRouter
+    from verticals.core.compression.trees import TreeCompressionTarget
     from verticals.domains.finance.runtime import Runtime
 
 
@@ -95,6 +96,17 @@ class FinanceDomain(Domain):
         from verticals.shared_models.finance import DEMO_FILE
 
         return DEMO_FILE
+
+    def compression_target(
+        self, model_name: str, data_file: Path | None, split: str
+    ) -> TreeCompressionTarget | None:
+        from verticals.core.bootstrap import prepare_database
+        from verticals.core.plugins import discover
+        from verticals.domains.finance.compression import finance_compression_target
+
+        prepare_database(discover())
+        self.ensure_production_model()
+        return finance_compression_target(model_name, data_file, split, self.demo_data())
 
     def render_page(self) -> None:
         from verticals.domains.finance.page import render

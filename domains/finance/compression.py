@@ -1,0 +1,46 @@
+"""What ``verticals compress finance/<model>`` needs: the production booster and feature rows.
+
+The native booster is compared with its ONNX conversion (the core's tree path); the metric is
+average precision on ``--data`` (raw transactions, features computed over the whole file in
+time order), by default on the shipped demo transactions.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from verticals.core.compression.trees import TreeCompressionTarget
+
+MODEL_NAME = "card-fraud-xgb"
+
+
+def finance_compression_target(
+    model_name: str, data_file: Path | None, split: str, demo_file: Path
+) -> TreeCompressionTarget | None:
+    from sklearn.metrics import average_precision_score
+
+    from verticals.domains.finance.data import LABEL, frame_features, load_transactions
+    from verticals.domains.finance.production import load_production_model
+
+    if model_name != MODEL_NAME:
+        return None
+    model = load_production_model()
+    frame = load_transactions(Path(data_file or demo_file))
+    if LABEL not in frame.columns:
+        from verticals.core.errors import InvalidInput
+
+        raise InvalidInput(f"compression needs the {LABEL} column to measure the metric")
+    features = frame_features(frame, model.feature_config)
+    rows = model.booster_rows(features)
+    labels = frame[LABEL].to_numpy()
+
+    def metric(predict) -> tuple[float, str]:
+        return float(average_precision_score(labels, predict(rows))), "average_precision"
+
+    return TreeCompressionTarget(
+        name=f"finance/{MODEL_NAME}",
+        booster=model.booster,
+        rows=rows,
+        metric=metric,
+        version=model.version,
+    )
