@@ -18,7 +18,6 @@ def finance_compression_target(
     model_name: str, data_file: Path | None, split: str, demo_file: Path
 ) -> TreeCompressionTarget | None:
     from sklearn.metrics import average_precision_score
-
     from verticals.domains.finance.data import LABEL, frame_features, load_transactions
     from verticals.domains.finance.production import load_production_model
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from verticals.domains.medical.model.artifacts import shipped_model
-from verticals.domains.medical.model.training import train_task
+from verticals.domains.medical.model.training import RECIPES, train_task
 
 METRIC = "official_val_roc_auc"
 
@@ -41,9 +41,21 @@ def run_study(
     *,
     epochs: int | None = None,
     data: Path | None = None,
+    recipe: dict[str, Any] | None = None,
     log=print,
 ) -> dict[str, Any]:
-    """Train every seed in both arms; return per-run rows and mean ± std (sample std) per arm."""
+    """Train every seed in both arms; return per-run rows and mean ± std (sample std) per arm.
+
+    ``recipe`` overrides fields of the task's :class:`~.training.Recipe` for this study only.
+    """
+    if recipe:
+        original = RECIPES[task]
+        RECIPES[task] = original.model_copy(update=recipe)
+        try:
+            result = run_study(task, source, seeds, epochs=epochs, data=data, log=log)
+        finally:
+            RECIPES[task] = original
+        return {**result, "recipe_overrides": recipe}
     _, source_weights = shipped_model(source)
     arms = {"scratch": None, f"finetune_from_{source}": str(source_weights)}
     rows: list[dict[str, Any]] = []
@@ -69,7 +81,14 @@ def run_study(
     if all(name in summary for name in names):
         gain = summary[names[1]]["mean"] - summary[names[0]]["mean"]
     return {"task": task, "source": source, "seeds": list(seeds), "metric": METRIC,
-            "rows": rows, "summary": summary, "gain": gain}
+            "recipe": RECIPES[task].model_dump(), "rows": rows, "summary": summary, "gain": gain}
+
+
+def _override(text: str) -> tuple[str, Any]:
+    key, sep, value = text.partition("=")
+    if not sep:
+        raise argparse.ArgumentTypeError(f"expected FIELD=VALUE, got {text!r}")
+    return key, json.loads(value) if value not in ("None", "none") else None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -80,9 +99,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--epochs", type=int, help="override the recipe's epochs (both arms)")
     parser.add_argument("--data", type=Path)
+    parser.add_argument("--set", dest="overrides", type=_override, action="append", default=[],
+                        metavar="FIELD=JSON", help="override a recipe field, e.g. "
+                        "--set average_last=null --set patience=15 --set finetune_lr=1e-3")
     parser.add_argument("--out", type=Path, help="write the full result as JSON here")
     ns = parser.parse_args(argv)
-    result = run_study(ns.task, ns.source, ns.seeds, epochs=ns.epochs, data=ns.data)
+    result = run_study(ns.task, ns.source, ns.seeds, epochs=ns.epochs, data=ns.data,
+                       recipe=dict(ns.overrides) or None)
     if ns.out:
         ns.out.write_text(json.dumps(result, indent=2) + "\n")
     for arm, s in result["summary"].items():
