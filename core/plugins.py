@@ -40,6 +40,19 @@ class DomainStatus(BaseModel):
     detail: str = ""
 
 
+@dataclass(frozen=True)
+class DemoRequest:
+    """One request ``verticals demo`` sends through the running API (with the demo key), so a
+    new user's dashboard opens on data. Make it idempotent: the demo may start many times."""
+
+    path: str  # below the domain's mount, e.g. "/transactions:batch"
+    method: str = "POST"
+    json: Any = None
+    files: Mapping[str, tuple[str, bytes, str]] | None = None
+    data: Mapping[str, str] | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
 class Domain(ABC):
     """One vertical. Keep construction cheap: load models in :meth:`setup`, not in ``__init__``.
 
@@ -84,6 +97,10 @@ class Domain(ABC):
     def demo_data(self) -> Path | None:
         """A small shipped sample the demo and dashboard can use."""
         return None
+
+    def demo_requests(self) -> list[DemoRequest]:
+        """Sample traffic for ``verticals demo`` (default: none)."""
+        return []
 
     def compression_target(
         self, model_name: str, data_file: Path | None, split: str

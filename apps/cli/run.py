@@ -29,6 +29,38 @@ def _prepare() -> dict[str, str]:
     return ensure_production_models(plugins)
 
 
+def _send_demo_traffic(api_url: str, key: str) -> None:
+    """Each domain's sample requests, through the API like any client's (recorded, audited)."""
+    from verticals.core.plugins import discover
+
+    auth = {"Authorization": f"Bearer {key}"}
+    with httpx.Client(base_url=api_url, timeout=120.0) as client:
+        for name, domain in discover().domains.items():
+            try:
+                requests = domain.demo_requests()
+            except Exception as exc:  # noqa: BLE001 - a plugin's sample data must not stop the demo
+                console.print(f"[yellow]{name}: no demo data ({exc})[/yellow]")
+                continue
+            failed = 0
+            for request in requests:
+                response = client.request(
+                    request.method,
+                    f"/v1/{name}{request.path}",
+                    json=request.json,
+                    files=request.files,
+                    data=request.data,
+                    headers={**auth, **request.headers},
+                )
+                if response.status_code >= 400:
+                    failed += 1
+                    console.print(
+                        f"[yellow]{name}: demo request {request.path} -> "
+                        f"{response.status_code} {response.text[:200]}[/yellow]"
+                    )
+            if requests:
+                console.print(f"{name}: {len(requests) - failed} demo request(s) sent")
+
+
 def _api_process(host: str, port: int) -> subprocess.Popen:
     return subprocess.Popen(
         [
@@ -166,6 +198,7 @@ def demo_command(
         _stop([api])
         console.print("[red]the API did not start; see the log above[/red]")
         raise typer.Exit(1)
+    _send_demo_traffic(api_url, key)
     dashboard = _dashboard_process(host, dashboard_port, api_url)
     dashboard_url = f"http://{host}:{dashboard_port}"
     if not _wait_until_up(f"{dashboard_url}/_stcore/health", dashboard):

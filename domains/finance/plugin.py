@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from verticals.core.errors import ModelUnavailable
-from verticals.core.plugins import Domain, DomainStatus
+from verticals.core.plugins import DemoRequest, Domain, DomainStatus
 
 if TYPE_CHECKING:
     from fastapi import APIRouter
@@ -96,6 +96,16 @@ class FinanceDomain(Domain):
         from verticals.shared_models.finance import DEMO_FILE
 
         return DEMO_FILE
+
+    def demo_requests(self) -> list[DemoRequest]:
+        """The shipped demo transactions, scored as one CSV batch (idempotent per id)."""
+        demo = self.demo_data()
+        return [
+            DemoRequest(
+                path="/transactions:batch",
+                files={"file": (demo.name, demo.read_bytes(), "text/csv")},
+            )
+        ]
 
     def compression_target(
         self, model_name: str, data_file: Path | None, split: str

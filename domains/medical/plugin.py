@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from verticals.core.plugins import Domain, DomainStatus
+from verticals.core.plugins import DemoRequest, Domain, DomainStatus
 from verticals.domains.medical import model_api
 
 if TYPE_CHECKING:
@@ -104,6 +104,17 @@ class MedicalDomain(Domain):
 
     def migrations_dir(self) -> Path | None:
         return _HERE / "migrations"
+
+    def demo_requests(self) -> list[DemoRequest]:
+        """The shipped sample DICOM files (synthetic headers), one upload each (idempotent)."""
+        return [
+            DemoRequest(
+                path="/studies",
+                files={"file": (path.name, path.read_bytes(), "application/dicom")},
+                headers={"Idempotency-Key": f"demo-{path.parent.name}-{path.name}"},
+            )
+            for path in sorted((_HERE / "demo").glob("*/*.dcm"))
+        ]
 
     def compression_target(
         self, model_name: str, data_file: Path | None, split: str

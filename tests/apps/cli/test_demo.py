@@ -59,6 +59,13 @@ def test_demo_serves_api_and_dashboard_then_stops_cleanly(database_url, vertical
         )
         assert scored.status_code == 200
         headers = {"Authorization": f"Bearer {key}"}
+        # each domain's sample traffic went through the API before the URLs were printed
+        assert re.search(r"finance: 1 demo request\(s\) sent", output), output
+        assert re.search(r"medical: 8 demo request\(s\) sent", output), output
+        queue = httpx.get(f"{api}/v1/finance/review-queue?limit=5", headers=headers).json()
+        assert queue["n_items"] > 0
+        worklist = httpx.get(f"{api}/v1/medical/studies", headers=headers).json()
+        assert len(worklist["studies"]) == 8
         ready = httpx.get(f"{api}/readyz")
         assert ready.status_code == 200, ready.text
         # the built-in domains answer on their shipped models
