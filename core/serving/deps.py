@@ -11,7 +11,7 @@ Route signatures read as typed sentences::
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -44,11 +44,10 @@ def current_principal(request: Request) -> Principal:
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 
 
-def require_scope(scope: str) -> Callable[[Principal], Awaitable[Principal]]:
+def require_scope(scope: str) -> Callable[[Principal], Principal]:
     """A dependency that authenticates the caller and demands ``scope`` (401, then 403)."""
 
-    # async: a pure check, so it runs on the event loop instead of a threadpool hop per request
-    async def dependency(principal: CurrentPrincipal) -> Principal:
+    def dependency(principal: CurrentPrincipal) -> Principal:
         principal.require(scope)
         return principal
 
@@ -56,10 +55,10 @@ def require_scope(scope: str) -> Callable[[Principal], Awaitable[Principal]]:
     return dependency
 
 
-def require_domain_access(domain: str) -> Callable[[Principal], Awaitable[Principal]]:
+def require_domain_access(domain: str) -> Callable[[Principal], Principal]:
     """Mounted on every ``/v1/<domain>`` router: any scope of that domain (or ``*``)."""
 
-    async def dependency(principal: CurrentPrincipal) -> Principal:  # pure check: no hop
+    def dependency(principal: CurrentPrincipal) -> Principal:
         if not principal.allows_domain(domain):
             raise Forbidden(f"this API key has no scope for the {domain!r} domain")
         return principal
