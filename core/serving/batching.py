@@ -105,6 +105,8 @@ class MicroBatcher(Generic[T, R]):
         timeout_s: per-item limit from submission to result (> max_wait_ms); beyond → Timeout.
         name: label for logs and metrics, e.g. ``"medical/pneumonia"``.
         metrics: record Prometheus histograms (batch size, queue wait) labelled by ``name``.
+        workers: worker threads; with 2 one batch forms while another runs (the handler must be
+            thread-safe, as an ONNX Runtime session is).
     """
 
     def __init__(
@@ -117,6 +119,7 @@ class MicroBatcher(Generic[T, R]):
         timeout_s: float,
         name: str,
         metrics: bool = True,
+        workers: int = 1,
     ) -> None:
         if not callable(handler):
             raise ValueError("handler must be callable: list[item] -> list[result]")
@@ -142,6 +145,8 @@ class MicroBatcher(Generic[T, R]):
             )
         if not isinstance(name, str) or not name.strip():
             raise ValueError("name must be a non-empty string")
+        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+            raise ValueError(f"workers must be an int >= 1, got {workers!r}")
         self.handler = handler
         self.max_batch_size = max_batch_size
         self.max_wait_ms = float(max_wait_ms)
@@ -149,8 +154,9 @@ class MicroBatcher(Generic[T, R]):
         self.timeout_s = float(timeout_s)
         self.name = name
         self.metrics = metrics
+        self.workers = workers
         self._queue: queue.Queue[_Pending[T]] = queue.Queue(maxsize=max_queue)
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
         self._closed = threading.Event()
         self._drain = True
         self._lock = threading.Lock()
@@ -159,18 +165,23 @@ class MicroBatcher(Generic[T, R]):
     # ---------------------------------------------------------------- lifecycle
     @property
     def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive() and not self._closed.is_set()
+        alive = any(thread.is_alive() for thread in self._threads)
+        return alive and not self._closed.is_set()
 
     def start(self) -> MicroBatcher[T, R]:
         """Start the worker thread (idempotent). Returns self."""
         with self._lock:
             if self._closed.is_set():
                 raise ModelUnavailable(f"batcher {self.name!r} is closed and cannot restart")
-            if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._run, name=f"microbatcher-{self.name}", daemon=True
-                )
-                self._thread.start()
+            if not self._threads:
+                self._threads = [
+                    threading.Thread(
+                        target=self._run, name=f"microbatcher-{self.name}-{i}", daemon=True
+                    )
+                    for i in range(self.workers)
+                ]
+                for thread in self._threads:
+                    thread.start()
         return self
 
     def close(self, *, drain: bool = True, timeout_s: float | None = None) -> None:
@@ -183,9 +194,11 @@ class MicroBatcher(Generic[T, R]):
         with self._lock:
             self._drain = drain
             self._closed.set()
-            thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(self.timeout_s if timeout_s is None else timeout_s)
+            threads = list(self._threads)
+        deadline = time.monotonic() + (self.timeout_s if timeout_s is None else timeout_s)
+        for thread in threads:
+            if thread is not threading.current_thread():
+                thread.join(max(0.0, deadline - time.monotonic()))
         self._fail_queued(ModelUnavailable(f"batcher {self.name!r} is closed"))
 
     def __enter__(self) -> MicroBatcher[T, R]:
@@ -216,7 +229,7 @@ class MicroBatcher(Generic[T, R]):
         pending = _Pending(item=item, deadline=now + self.timeout_s, enqueued=now)
         try:
             with self._lock:  # close() flips the flag under this lock: nothing slips in after
-                if self._closed.is_set() or self._thread is None:
+                if self._closed.is_set() or not self._threads:
                     self._reject("closed")
                     state = "closed" if self._closed.is_set() else "not started"
                     raise ModelUnavailable(f"batcher {self.name!r} is {state}")

@@ -124,6 +124,7 @@ def bench_serving(
     duration_s: float = 10.0,
     max_batch_size: int | None = None,
     max_wait_ms: float = 2.0,
+    workers: int = 1,
 ) -> BenchResult:
     """The same session, first called directly by each client (unbatched), then through a
     :class:`MicroBatcher`. ``sample`` is one input without the batch axis."""
@@ -139,6 +140,7 @@ def bench_serving(
         timeout_s=30.0,
         name=f"bench:{name}",
         metrics=False,
+        workers=workers,
     )
     with batcher:
         batched = run_load(
@@ -154,6 +156,7 @@ def bench_serving(
         settings={
             "max_batch_size": batch_size,
             "max_wait_ms": max_wait_ms,
+            "workers": workers,
             "duration_s": duration_s,
             "intra_op_threads": model.session.get_session_options().intra_op_num_threads,
         },
@@ -204,6 +207,9 @@ def bench_serving_command(
         int | None, typer.Option("--max-batch-size", min=1, help="default: min(N, 32)")
     ] = None,
     max_wait_ms: Annotated[float, typer.Option("--max-wait-ms", min=0.0)] = 2.0,
+    workers: Annotated[
+        int, typer.Option("--workers", min=1, help="batcher worker threads")
+    ] = 1,
 ) -> None:
     """Throughput and latency of one model with and without dynamic batching, N concurrent
     clients, in one run. The load is generated IN-PROCESS (client threads calling the model
@@ -217,6 +223,7 @@ def bench_serving_command(
         duration_s=duration,
         max_batch_size=max_batch_size,
         max_wait_ms=max_wait_ms,
+        workers=workers,
     )
     from rich.console import Console
 

@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-
 from verticals.core.compression.target import CompressionTarget
 
 CALIBRATION_SAMPLES = 256
@@ -23,7 +22,6 @@ def medical_compression_target(
     task: str, data_file: Path | None, split: str
 ) -> CompressionTarget | None:
     import torch
-
     from verticals.domains.medical.model import TASKS, load_classifier
     from verticals.domains.medical.model.data import default_data_file, load_npz_split
     from verticals.domains.medical.model.evaluation import load_eval_data

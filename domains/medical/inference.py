@@ -109,6 +109,7 @@ class InferenceEngine:
                     max_wait_ms=settings.batch_max_wait_ms,
                     max_queue=settings.batch_max_queue,
                     timeout_s=settings.batch_timeout_s,
+                    workers=settings.batch_workers,
                     name=f"medical/{task}",
                 )
                 batcher.start()

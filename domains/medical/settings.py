@@ -31,6 +31,7 @@ class MedicalSettings(BaseSettings):
     batch_max_wait_ms: float = 5.0
     batch_max_queue: int = 256
     batch_timeout_s: float = 10.0
+    batch_workers: int = Field(1, ge=1, description="batches run side by side per task")
 
     @property
     def studies_dir(self) -> Path:

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field
-
 from verticals.core.errors import IntegrityError, NotFound
 from verticals.core.registry import ModelCard, file_sha256
 from verticals.domains.medical.model.networks import NetworkSpec

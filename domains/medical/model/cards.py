@@ -6,7 +6,6 @@ import platform
 
 import monai
 import torch
-
 from verticals.core.registry import ModelCard, TensorSpec
 from verticals.domains.medical.model.tasks import TaskSpec
 

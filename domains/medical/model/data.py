@@ -13,7 +13,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
-
 from verticals.core.errors import InvalidInput
 from verticals.domains.medical.model.tasks import TaskSpec
 

@@ -6,7 +6,6 @@ import csv
 from pathlib import Path
 
 import numpy as np
-
 from verticals.core.errors import InvalidInput
 from verticals.domains.medical.model.data import ImageSet, load_npz_split, resize_batch
 from verticals.domains.medical.model.inference import Classifier

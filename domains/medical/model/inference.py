@@ -9,7 +9,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-
 from verticals.core.errors import InvalidInput
 from verticals.core.registry import ModelCard
 from verticals.core.training import load_weights

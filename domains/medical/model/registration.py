@@ -6,7 +6,6 @@ import shutil
 from pathlib import Path
 
 import numpy as np
-
 from verticals.core.config import get_settings
 from verticals.core.db import session_scope
 from verticals.core.registry import production_version, promote, register

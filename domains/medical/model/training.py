@@ -16,7 +16,6 @@ from pydantic import BaseModel, Field
 from torch import nn
 from torch.optim.swa_utils import update_bn
 from torch.utils.data import DataLoader, TensorDataset
-
 from verticals.core.errors import InvalidInput
 from verticals.core.training import (
     EpochMetrics,
@@ -26,7 +25,7 @@ from verticals.core.training import (
     launch_function,
     save_checkpoint,
 )
-from verticals.domains.medical.model.artifacts import DOMAIN, ModelExtra
+from verticals.domains.medical.model.artifacts import ModelExtra
 from verticals.domains.medical.model.data import (
     ImageSet,
     TensorImageDataset,
@@ -36,7 +35,12 @@ from verticals.domains.medical.model.data import (
     resize_batch,
     train_transforms,
 )
-from verticals.domains.medical.model.metrics import accuracy, binary_metrics, choose_threshold, roc_auc
+from verticals.domains.medical.model.metrics import (
+    accuracy,
+    binary_metrics,
+    choose_threshold,
+    roc_auc,
+)
 from verticals.domains.medical.model.networks import MedicalNet, NetworkSpec, build_network
 from verticals.domains.medical.model.tasks import TASKS, TaskSpec, get_task
 
@@ -186,9 +190,11 @@ def train_task(
 ) -> TrainReport:
     """Train ``task`` on ``data`` (MedMNIST ``.npz``; default: the shared MedMNIST file).
 
-    Selection (best epoch, decision threshold) uses a stratified validation split carved from
+    Selection (best epoch, or the mean of the last epochs when the recipe sets
+    ``average_last``; the decision threshold) uses a stratified validation split carved from
     ``train``; the file's official ``val`` split is only reported. ``init_from="auto"`` follows
-    the task's recipe (breast fine-tunes from pneumonia); ``None`` trains from scratch.
+    the task's recipe (both tasks train from scratch by default); ``None`` trains from scratch;
+    a task name or ``.safetensors`` path fine-tunes from those weights.
     With ``nproc > 1`` the run is relaunched through torchrun (DDP; rank 0 registers).
     With ``register`` the version is registered and promoted when it beats production on the
     carved validation split (needs a migrated database).

@@ -265,3 +265,27 @@ def test_batch_size_histogram_is_labelled_by_name():
     assert total == 16
     assert 1 <= count < 16
     assert info["name"] == name and info["running"]
+
+
+def test_two_workers_run_batches_side_by_side():
+    lock, active, peak = threading.Lock(), [0], [0]
+
+    def handler(items: list[int]) -> list[int]:
+        with lock:
+            active[0] += 1
+            peak[0] = max(peak[0], active[0])
+        time.sleep(0.05)  # long enough for the other worker to start a batch meanwhile
+        with lock:
+            active[0] -= 1
+        return [2 * i for i in items]
+
+    with make(handler, max_batch_size=2, max_wait_ms=1.0, workers=2) as batcher:
+        with ThreadPoolExecutor(8) as pool:
+            results = list(pool.map(batcher.submit_sync, range(8)))
+    assert results == [2 * i for i in range(8)]
+    assert peak[0] == 2
+
+
+def test_workers_must_be_positive():
+    with pytest.raises(ValueError, match="workers"):
+        make(Recorder(), workers=0)

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pandas as pd
 from typer.testing import CliRunner
-
 from verticals.shared_models.finance import DEMO_FILE
 
 KEYS = {"roc_auc", "average_precision", "card_precision_at_100", "n_transactions", "n_frauds"}

@@ -3,7 +3,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
 from verticals.core.errors import InvalidInput
 from verticals.domains.medical.model.data import (
     ImageSet,

@@ -5,7 +5,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-
 from verticals.core.db import session_scope
 from verticals.core.errors import IntegrityError, InvalidInput, ModelUnavailable, NotFound
 from verticals.core.registry import list_versions, promote
@@ -18,7 +17,7 @@ from verticals.domains.medical.model import (
 )
 from verticals.domains.medical.model.artifacts import shipped_model
 
-MIN_AUC = {"pneumonia": 0.95, "breast": 0.75}  # the shipped models on the official val split
+MIN_AUC = {"pneumonia": 0.95, "breast": 0.90}  # the shipped models on the official val split
 MEDMNIST = Path(__file__).resolve().parents[5] / "shared/data/medmnist"
 
 

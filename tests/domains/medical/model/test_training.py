@@ -4,7 +4,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from verticals.core.db import session_scope
 from verticals.core.errors import InvalidInput
 from verticals.core.registry import list_versions, production_version
@@ -49,12 +48,17 @@ def test_worse_model_is_registered_but_not_promoted(db, tmp_path, monkeypatch):
     rng = np.random.default_rng(1)
     np.savez(noise, train_images=(rng.random((64, 28, 28)) * 255).astype(np.uint8),
              train_labels=(np.arange(64) % 2)[:, None])
-    report = train_task("breast", noise, 1, 0, epochs=1, progress=False)  # fine-tunes pneumonia
+    report = train_task("breast", noise, 1, 0, epochs=1, init_from="pneumonia", progress=False)
     assert report.init_from == "pneumonia" and report.registered
     assert "official_val_roc_auc" not in report.metrics  # the file has no val split
     with session_scope() as session:
         stages = {v.version: v.stage for v in list_versions(session, "medical", "breast")}
     assert stages[report.version] == ("production" if report.promoted else "staging")
+
+
+def test_breast_recipe_trains_from_scratch_and_averages_weights():
+    recipe = RECIPES["breast"]  # see the transfer study: scratch beats fine-tuning here
+    assert recipe.init_from is None and recipe.average_last and recipe.patience is None
 
 
 def test_train_rejects_bad_arguments(tmp_path):
