@@ -1,8 +1,8 @@
 """``verticals bench finance``: the scoring API against a bare FastAPI echo endpoint, over HTTP.
 
-Both servers run as uvicorn subprocesses on 127.0.0.1 (one worker each) and are driven by the
-same asyncio/httpx load generator in this process, one after the other, at 1, 8 and 32 concurrent
-clients. The finance server uses a temporary home folder and SQLite database, the shipped model,
+Both servers run as uvicorn subprocesses on 127.0.0.1 (``workers`` processes each, default 1)
+and are driven by the same asyncio load generator in this process (HTTP/1.1 keep-alive), one
+after the other, at 1, 8 and 32 concurrent clients. The finance server uses a temporary home folder and SQLite database, the shipped model,
 and does everything a real request does (online state update, transaction row, audit record).
 """
 
@@ -47,10 +47,11 @@ def _free_port() -> int:
 
 
 @contextmanager
-def _server(factory: str, env: dict[str, str], port: int) -> Iterator[str]:
+def _server(factory: str, env: dict[str, str], port: int, workers: int = 1) -> Iterator[str]:
     command = [
         sys.executable, "-m", "uvicorn", "--factory", factory, "--host", "127.0.0.1",
         "--port", str(port), "--log-level", "warning", "--no-access-log",
+        "--workers", str(workers),
     ]
     process = subprocess.Popen(command, env=env)
     url = f"http://127.0.0.1:{port}"
@@ -181,7 +182,11 @@ class _Transactions:
 
 
 def run_bench(
-    *, seconds: float = 5.0, batch_rows: int = 5000, log: Callable[[str], Any] = print
+    *,
+    seconds: float = 5.0,
+    batch_rows: int = 5000,
+    workers: int = 1,
+    log: Callable[[str], Any] = print,
 ) -> dict[str, Any]:
     import httpx
     from verticals.core.auth import create_key
@@ -220,16 +225,17 @@ def run_bench(
             "mode": "http-loopback",
             "client": "asyncio-http1.1-keepalive",
             "seconds_per_level": seconds,
+            "workers": workers,
         }
         echo_body = _Transactions(1)
-        with _server("verticals.domains.finance.bench:echo_app", env, _free_port()) as url:
+        with _server("verticals.domains.finance.bench:echo_app", env, _free_port(), workers) as url:
             results["echo"] = {}
             for level in LEVELS:
                 out = asyncio.run(_load(f"{url}/echo", echo_body, {}, level, seconds))
                 results["echo"][str(level)] = out
                 log(f"echo     c={level:<3d} {out}")
         bodies = _Transactions(2)
-        with _server("verticals.apps.api:create_app", env, _free_port()) as url:
+        with _server("verticals.apps.api:create_app", env, _free_port(), workers) as url:
             score_url = f"{url}/v1/finance/transactions:score"
             asyncio.run(_load(score_url, bodies, headers, 4, 1.0))  # warm-up
             results["finance"] = {}

@@ -175,6 +175,9 @@ def score(
 def bench(
     seconds: Annotated[float, typer.Option("--seconds", help="per concurrency level")] = 5.0,
     batch_rows: Annotated[int, typer.Option("--batch-rows")] = 5000,
+    workers: Annotated[
+        int, typer.Option("--workers", min=1, help="uvicorn worker processes, for both servers")
+    ] = 1,
     as_json: JsonOption = False,
 ) -> None:
     """Single-transaction API throughput and p50/p99 at 1, 8 and 32 concurrent clients, next to a
@@ -183,6 +186,8 @@ def bench(
     model, online-state updates and audit records included)."""
     from verticals.domains.finance.bench import run_bench
 
-    result = run_bench(seconds=seconds, batch_rows=batch_rows, log=console.print)
+    result = run_bench(
+        seconds=seconds, batch_rows=batch_rows, workers=workers, log=console.print
+    )
     if as_json:
         print(json.dumps(result))
