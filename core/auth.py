@@ -131,13 +131,19 @@ def clear_key_cache() -> None:
     _cache.clear()
 
 
-def authenticate(session: Session, key: str | None) -> Principal:
+def cached_principal(key: str | None) -> Principal | None:
+    """The principal of a recently seen key, without touching the database (None: look it up)."""
     if not key:
         raise Unauthenticated("missing API key: send 'Authorization: Bearer <key>' or 'X-API-Key'")
-    key_hash = _hash(key)
-    cached = _cache.get(key_hash)
+    return _cache.get(_hash(key))
+
+
+def authenticate(session: Session, key: str | None) -> Principal:
+    cached = cached_principal(key)
     if cached is not None:
         return cached
+    assert key is not None  # cached_principal refused a missing key
+    key_hash = _hash(key)
     row = session.scalar(select(ApiKeyRow).where(ApiKeyRow.key_hash == key_hash))
     if row is None or row.revoked_at is not None:
         raise Unauthenticated("unknown or revoked API key")

@@ -11,12 +11,13 @@ Route signatures read as typed sentences::
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
 from verticals.core.audit import AuditContext
-from verticals.core.auth import Principal, authenticate
+from verticals.core.auth import Principal, authenticate, cached_principal
 from verticals.core.db.session import session_scope
 from verticals.core.errors import Forbidden
 
@@ -30,13 +31,21 @@ def api_key_from(request: Request) -> str | None:
     return request.headers.get("x-api-key") or None
 
 
-def current_principal(request: Request) -> Principal:
+def _authenticate(key: str | None) -> Principal:
+    with session_scope() as session:
+        return authenticate(session, key)
+
+
+async def current_principal(request: Request) -> Principal:
+    """The caller; async so the usual case (a key seen in the last seconds) costs no thread hop,
+    and only a cache miss goes to the database, on a worker thread."""
     cached = getattr(request.state, "principal", None)
     if cached is not None:
         return cached
     key = api_key_from(request)
-    with session_scope() as session:
-        principal = authenticate(session, key)
+    principal = cached_principal(key)
+    if principal is None:
+        principal = await run_in_threadpool(_authenticate, key)
     request.state.principal = principal
     return principal
 
@@ -44,10 +53,10 @@ def current_principal(request: Request) -> Principal:
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 
 
-def require_scope(scope: str) -> Callable[[Principal], Principal]:
+def require_scope(scope: str) -> Callable[[Principal], Awaitable[Principal]]:
     """A dependency that authenticates the caller and demands ``scope`` (401, then 403)."""
 
-    def dependency(principal: CurrentPrincipal) -> Principal:
+    async def dependency(principal: CurrentPrincipal) -> Principal:
         principal.require(scope)
         return principal
 
@@ -55,10 +64,10 @@ def require_scope(scope: str) -> Callable[[Principal], Principal]:
     return dependency
 
 
-def require_domain_access(domain: str) -> Callable[[Principal], Principal]:
+def require_domain_access(domain: str) -> Callable[[Principal], Awaitable[Principal]]:
     """Mounted on every ``/v1/<domain>`` router: any scope of that domain (or ``*``)."""
 
-    def dependency(principal: CurrentPrincipal) -> Principal:
+    async def dependency(principal: CurrentPrincipal) -> Principal:
         if not principal.allows_domain(domain):
             raise Forbidden(f"this API key has no scope for the {domain!r} domain")
         return principal

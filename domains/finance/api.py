@@ -55,7 +55,7 @@ ScoreScope = Annotated[Principal, Depends(require_scope("finance:score"))]
 ReviewScope = Annotated[Principal, Depends(require_scope("finance:review"))]
 
 
-def read_scope(principal: CurrentPrincipal) -> Principal:
+async def read_scope(principal: CurrentPrincipal) -> Principal:
     """Reading a transaction: either finance scope will do."""
     if not (principal.allows("finance:score") or principal.allows("finance:review")):
         raise Forbidden("this API key lacks 'finance:score' or 'finance:review'")

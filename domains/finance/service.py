@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import numpy as np
-from sqlalchemy import insert, select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.exc import IntegrityError as DBIntegrityError
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
-from verticals.core.audit import AuditContext, Outcome, input_sha256, record
+from verticals.core.audit import AuditContext, Outcome, audit_row, input_sha256, record_rows
 from verticals.core.db import session_scope
 from verticals.core.errors import Conflict, NotFound, VerticalsError
 from verticals.domains.finance.config import DecisionConfig, ServingConfig
@@ -41,6 +41,8 @@ from verticals.domains.finance.state import CHUNK, LockedStates
 from verticals.domains.finance.tables import LabelRow, ReviewItemRow, TransactionRow
 
 RETRIES = 3
+TRANSACTIONS: Table = TransactionRow.__table__  # type: ignore[assignment]
+REVIEW_QUEUE: Table = ReviewItemRow.__table__  # type: ignore[assignment]
 
 
 @dataclass(frozen=True)
@@ -86,14 +88,15 @@ class ScoringService:
                     raise
         raise AssertionError("unreachable")
 
-    def _existing(self, session: Session, ids: list[str]) -> dict[str, TransactionRow]:
-        found: dict[str, TransactionRow] = {}
+    def _existing(self, session: Session, ids: list[str]) -> dict[str, tuple[str, dict]]:
+        """(input digest, stored answer) of the ids already scored."""
+        found: dict[str, tuple[str, dict]] = {}
         unique = sorted(set(ids))
         for start in range(0, len(unique), CHUNK):
-            query = select(TransactionRow).where(
-                TransactionRow.transaction_id.in_(unique[start : start + CHUNK])
-            )
-            found.update({row.transaction_id: row for row in session.scalars(query)})
+            query = select(
+                TRANSACTIONS.c.transaction_id, TRANSACTIONS.c.input_sha256, TRANSACTIONS.c.response
+            ).where(TRANSACTIONS.c.transaction_id.in_(unique[start : start + CHUNK]))
+            found.update({tid: (digest, body) for tid, digest, body in session.execute(query)})
         return found
 
     def _score_in(
@@ -113,10 +116,9 @@ class ScoringService:
             tid = tx.transaction_id
             previous = existing.get(tid)
             if previous is not None:
+                digest, stored = previous
                 answers[i] = (
-                    ScoreOut.model_validate(previous.response)
-                    if previous.input_sha256 == req.digest
-                    else _conflict(tid)
+                    ScoreOut.model_validate(stored) if digest == req.digest else _conflict(tid)
                 )
                 continue
             if tid in first_seen:
@@ -138,18 +140,25 @@ class ScoringService:
             elapsed_ms = (time.perf_counter() - started) * 1000.0
             inserts: list[dict] = []
             reviews: list[dict] = []
+            audits: list[dict] = []
             for k, i in enumerate(fresh):
-                req = requests[i]
                 answers[i] = self._record_one(
-                    session, req, X[k], used_values[k], float(probabilities[k]), contributions[k],
+                    requests[i],
+                    X[k],
+                    used_values[k],
+                    float(probabilities[k]),
+                    contributions[k],
                     elapsed_ms,
                     inserts,
                     reviews,
+                    audits,
                 )
-            # bulk inserts (one cached executemany each); transactions before the queue rows
-            session.execute(insert(TransactionRow), inserts)
+            # Core executemany inserts, one statement each (no ORM unit of work: it costs more
+            # than the model call); transactions before the queue rows that reference them
+            session.execute(insert(TRANSACTIONS), inserts)
             if reviews:
-                session.execute(insert(ReviewItemRow), reviews)
+                session.execute(insert(REVIEW_QUEUE), reviews)
+            record_rows(session, audits)
             states.write()
         for i, answer in enumerate(answers):
             if answer == -1:
@@ -158,7 +167,6 @@ class ScoringService:
 
     def _record_one(
         self,
-        session: Session,
         req: ScoreRequest,
         features: np.ndarray,
         used_values: np.ndarray,
@@ -167,6 +175,7 @@ class ScoringService:
         latency_ms: float,
         inserts: list[dict],
         reviews: list[dict],
+        audits: list[dict],
     ) -> ScoreOut:
         tx = req.tx
         probability = min(1.0, max(0.0, probability))
@@ -215,13 +224,14 @@ class ScoringService:
                     "resolved_at": None,
                 }
             )
-        record(
-            session,
-            req.ctx,
-            digest=req.digest,
-            outcome=Outcome(output=body, model_version=self.version),
-            latency_ms=latency_ms,
-            idempotency_key=tx.transaction_id,
+        audits.append(
+            audit_row(
+                req.ctx,
+                digest=req.digest,
+                outcome=Outcome(output=body, model_version=self.version),
+                latency_ms=latency_ms,
+                idempotency_key=tx.transaction_id,
+            )
         )
         return out
 

@@ -1,81 +1,84 @@
 """Online feature state in the database, locked for read-modify-write.
 
-Rows are created if missing (INSERT .. ON CONFLICT DO NOTHING) and then read with
-``SELECT .. FOR UPDATE`` in key order, customers before terminals, so concurrent transactions
-for the same customer or terminal queue up instead of losing updates and never deadlock.
-On SQLite the session's ``BEGIN IMMEDIATE`` already serialises writers (FOR UPDATE is a no-op).
+One statement per table both creates the missing rows and locks and reads them all:
+``INSERT .. VALUES (sorted ids) ON CONFLICT DO UPDATE SET id = excluded.id RETURNING id, buckets``.
+On PostgreSQL the upsert row-locks every row it touches, in key order (customers before
+terminals), so concurrent transactions for the same customer or terminal queue up instead of
+losing updates, and never deadlock. On SQLite the session's ``BEGIN IMMEDIATE`` already
+serialises writers. :meth:`LockedStates.write` saves the new states with one executemany UPDATE.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import lru_cache
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Table, bindparam, update
 from sqlalchemy.orm import Session
 from verticals.core.db.base import utcnow
 from verticals.domains.finance.features import Buckets, state_from_json, state_to_json
 from verticals.domains.finance.tables import CustomerStateRow, TerminalStateRow
 
-CHUNK = 2000  # rows per statement: stays under SQLite's bound-parameter limit
+CHUNK = 2000  # ids per IN (..) query: stays under SQLite's bound-parameter limit
+
+CUSTOMERS: Table = CustomerStateRow.__table__  # type: ignore[assignment]
+TERMINALS: Table = TerminalStateRow.__table__  # type: ignore[assignment]
 
 
-def _insert_missing(session: Session, table: type, key: str, ids: list[str]) -> None:
-    """Create empty state rows; a row another transaction created meanwhile is left alone."""
-    dialect = session.get_bind().dialect.name
-    now = utcnow()
-    rows = [{key: i, "buckets": {}, "updated_at": now} for i in ids]
+@lru_cache(maxsize=8)
+def _upsert(dialect: str, table: Table, key: str) -> Any:
+    """The cached statement: executemany over ``{key, buckets, updated_at}`` rows, which
+    SQLAlchemy sends as multi-row VALUES with RETURNING ("insertmanyvalues")."""
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     elif dialect == "sqlite":
         from sqlalchemy.dialects.sqlite import insert
-    else:  # pragma: no cover - other engines: writers are serialised by their own locking
-        from sqlalchemy import insert as plain_insert
+    else:
+        raise NotImplementedError(
+            f"finance online state supports PostgreSQL and SQLite, not {dialect}"
+        )
+    statement = insert(table)
+    return statement.on_conflict_do_update(
+        index_elements=[key], set_={key: statement.excluded[key]}
+    ).returning(table.c[key], table.c.buckets)
 
-        session.execute(plain_insert(table), rows)
-        return
-    # executemany with one cached statement
-    session.execute(insert(table).on_conflict_do_nothing(index_elements=[key]), rows)
+
+def _lock(session: Session, table: Table, key: str, ids: list[str]) -> dict[str, Buckets]:
+    """Create the missing rows of ``ids`` (sorted), lock all of them, return their states."""
+    if not ids:
+        return {}
+    statement = _upsert(session.get_bind().dialect.name, table, key)
+    now = utcnow()
+    rows = [{key: i, "buckets": {}, "updated_at": now} for i in ids]
+    return {
+        ident: state_from_json(buckets)
+        for ident, buckets in session.execute(statement, rows)
+    }
 
 
 class LockedStates:
-    """Customer and terminal states of one transaction, loaded locked; :meth:`write` saves them."""
+    """Customer and terminal states of some transactions, locked; :meth:`write` saves them."""
 
     def __init__(self, session: Session, customers: Iterable[str], terminals: Iterable[str]):
         self.session = session
-        self.customers: dict[str, Buckets] = {}
-        self.terminals: dict[str, Buckets] = {}
-        self._rows: dict[tuple[str, str], CustomerStateRow | TerminalStateRow] = {}
-        for kind, table, key, ids, target in (
-            ("c", CustomerStateRow, "customer_id", sorted(set(customers)), self.customers),
-            ("t", TerminalStateRow, "terminal_id", sorted(set(terminals)), self.terminals),
-        ):
-            if not ids:
-                continue
-            column = getattr(table, key)
-            found = self._lock(table, key, column, ids, kind, target)
-            missing = [i for i in ids if i not in found]
-            if missing:
-                _insert_missing(session, table, key, missing)
-                self._lock(table, key, column, missing, kind, target)
-
-    def _lock(
-        self, table: type, key: str, column, ids: list[str], kind: str, target: dict
-    ) -> set[str]:
-        """SELECT .. FOR UPDATE in key order; returns the ids found."""
-        found: set[str] = set()
-        for start in range(0, len(ids), CHUNK):
-            chunk = ids[start : start + CHUNK]
-            query = select(table).where(column.in_(chunk)).order_by(column).with_for_update()
-            for row in self.session.scalars(query.execution_options(populate_existing=True)):
-                ident = getattr(row, key)
-                target[ident] = state_from_json(row.buckets)
-                self._rows[(kind, ident)] = row
-                found.add(ident)
-        return found
+        self.customers = _lock(session, CUSTOMERS, "customer_id", sorted(set(customers)))
+        self.terminals = _lock(session, TERMINALS, "terminal_id", sorted(set(terminals)))
 
     def write(self) -> None:
         now = utcnow()
-        for (kind, ident), row in self._rows.items():
-            state = self.customers[ident] if kind == "c" else self.terminals[ident]
-            row.buckets = state_to_json(state)  # a new dict: SQLAlchemy sees the change
-            row.updated_at = now
+        for table, key, states in (
+            (CUSTOMERS, "customer_id", self.customers),
+            (TERMINALS, "terminal_id", self.terminals),
+        ):
+            if not states:
+                continue
+            statement = (
+                update(table)
+                .where(table.c[key] == bindparam("ident"))
+                .values(buckets=bindparam("new_buckets"), updated_at=now)
+            )
+            self.session.execute(
+                statement,
+                [{"ident": i, "new_buckets": state_to_json(s)} for i, s in states.items()],
+            )
