@@ -155,13 +155,11 @@ def serve_command(
     workers: Annotated[int, typer.Option("--workers", help="uvicorn worker processes")] = 1,
 ) -> None:
     """Serve the API: apply migrations, register missing production models, start uvicorn."""
-    import uvicorn
+    from verticals.core.serving.server import serve
 
     for domain, version in _prepare().items():
         console.print(f"{domain}: production model {version}")
-    uvicorn.run(
-        "verticals.apps.api:create_app", factory=True, host=host, port=port, workers=workers
-    )
+    serve("verticals.apps.api:create_app", host=host, port=port, workers=workers)
 
 
 def dashboard_command(

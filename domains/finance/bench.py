@@ -2,8 +2,11 @@
 
 Both servers run as uvicorn subprocesses on 127.0.0.1 (``workers`` processes each, default 1)
 and are driven by the same asyncio load generator in this process (HTTP/1.1 keep-alive), one
-after the other, at 1, 8 and 32 concurrent clients. The finance server uses a temporary home folder and SQLite database, the shipped model,
-and does everything a real request does (online state update, transaction row, audit record).
+after the other, at 1, 8 and 32 concurrent clients. The finance server uses a temporary home
+folder, a temporary SQLite database (or, with ``database_url``, a scratch database on that
+PostgreSQL server: the setup for several workers, as SQLite serialises writers across
+processes), the shipped model, and does everything a real request does (online state update,
+transaction row, audit record).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,6 +29,7 @@ from urllib.parse import urlsplit
 import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
+from sqlalchemy.engine import make_url
 
 LEVELS = (1, 8, 32)
 
@@ -47,9 +52,34 @@ def _free_port() -> int:
 
 
 @contextmanager
+def _scratch_database(server_url: str | None, home: Path) -> Iterator[str]:
+    """A throwaway database: a SQLite file in ``home``, or a new PostgreSQL database created on
+    the server of ``server_url`` and dropped afterwards (its registry rows would otherwise point
+    at artifacts of a deleted home)."""
+    if server_url is None:
+        yield f"sqlite:///{home / 'bench.db'}"
+        return
+    from sqlalchemy import create_engine, text
+
+    url = make_url(server_url)
+    if url.get_backend_name() != "postgresql":
+        raise ValueError(f"--database-url must be a PostgreSQL URL, got {url.get_backend_name()}")
+    name = f"verticals_bench_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+        yield url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@contextmanager
 def _server(factory: str, env: dict[str, str], port: int, workers: int = 1) -> Iterator[str]:
     command = [
-        sys.executable, "-m", "uvicorn", "--factory", factory, "--host", "127.0.0.1",
+        sys.executable, "-m", "verticals.core.serving.server", factory, "--host", "127.0.0.1",
         "--port", str(port), "--log-level", "warning", "--no-access-log",
         "--workers", str(workers),
     ]
@@ -186,6 +216,7 @@ def run_bench(
     seconds: float = 5.0,
     batch_rows: int = 5000,
     workers: int = 1,
+    database_url: str | None = None,
     log: Callable[[str], Any] = print,
 ) -> dict[str, Any]:
     import httpx
@@ -195,13 +226,12 @@ def run_bench(
     from verticals.core.db import reset_engines, session_scope
     from verticals.core.plugins import discover
 
-    with tempfile.TemporaryDirectory(prefix="verticals-bench-") as tmp:
+    with (
+        tempfile.TemporaryDirectory(prefix="verticals-bench-") as tmp,
+        _scratch_database(database_url, Path(tmp)) as scratch_url,
+    ):
         home = Path(tmp)
-        env = {
-            **os.environ,
-            "VERTICALS_HOME": str(home),
-            "VERTICALS_DATABASE_URL": f"sqlite:///{home / 'bench.db'}",
-        }
+        env = {**os.environ, "VERTICALS_HOME": str(home), "VERTICALS_DATABASE_URL": scratch_url}
         saved = {k: os.environ.get(k) for k in ("VERTICALS_HOME", "VERTICALS_DATABASE_URL")}
         os.environ.update({k: env[k] for k in saved})
         reset_settings()
@@ -226,6 +256,7 @@ def run_bench(
             "client": "asyncio-http1.1-keepalive",
             "seconds_per_level": seconds,
             "workers": workers,
+            "database": make_url(env["VERTICALS_DATABASE_URL"]).get_backend_name(),
         }
         echo_body = _Transactions(1)
         with _server("verticals.domains.finance.bench:echo_app", env, _free_port(), workers) as url:

@@ -178,16 +178,29 @@ def bench(
     workers: Annotated[
         int, typer.Option("--workers", min=1, help="uvicorn worker processes, for both servers")
     ] = 1,
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            "--database-url",
+            help="a PostgreSQL server URL: the bench runs on a scratch database created there "
+            "(and dropped after) instead of a temporary SQLite file; use it with --workers > 1",
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Single-transaction API throughput and p50/p99 at 1, 8 and 32 concurrent clients, next to a
     bare FastAPI echo endpoint measured in the same run, plus batch rows/s. Runs over HTTP on
-    loopback: uvicorn on 127.0.0.1 with a temporary SQLite database and home folder (the shipped
-    model, online-state updates and audit records included)."""
+    loopback: uvicorn on 127.0.0.1 with a temporary home folder and a temporary SQLite database
+    (or a scratch PostgreSQL database with --database-url) (the shipped model, online-state updates and audit
+    records included)."""
     from verticals.domains.finance.bench import run_bench
 
     result = run_bench(
-        seconds=seconds, batch_rows=batch_rows, workers=workers, log=console.print
+        seconds=seconds,
+        batch_rows=batch_rows,
+        workers=workers,
+        database_url=database_url,
+        log=console.print,
     )
     if as_json:
         print(json.dumps(result))

@@ -8,6 +8,7 @@ transaction rows, review-queue rows and prediction records, committed before any
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -208,7 +209,7 @@ class ScoringService:
                 "decision": decision,
                 "model_version": self.version,
                 "input_sha256": req.digest,
-                "features": [None if not np.isfinite(v) else float(v) for v in features],
+                "features": [v if math.isfinite(v) else None for v in features.tolist()],
                 "response": body,
                 "label": None,
                 "created_at": now,
