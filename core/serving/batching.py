@@ -60,7 +60,20 @@ class _Pending(Generic[T]):
     item: T
     deadline: float  # time.monotonic() after which nobody waits for the result any more
     enqueued: float
-    future: Future = field(default_factory=Future)
+    future: Future = field(default_factory=Future)  # the item's state: pending/running/done
+    # an asyncio caller's future, completed on its own loop (see MicroBatcher._settle)
+    waiter: tuple[asyncio.AbstractEventLoop, asyncio.Future] | None = None
+
+
+def _deliver(outcomes: list[tuple[asyncio.Future, Any, BaseException | None]]) -> None:
+    """On the event loop: complete the waiters whose callers still wait."""
+    for waiter, result, error in outcomes:
+        if waiter.done():  # cancelled: the caller timed out or disconnected
+            continue
+        if error is None:
+            waiter.set_result(result)
+        else:
+            waiter.set_exception(error)
 
 
 class _Metrics:
@@ -224,9 +237,11 @@ class MicroBatcher(Generic[T, R]):
         per_batch = self._handler_s + self.max_wait_ms / 1000.0
         return max(1, math.ceil(batches * per_batch))
 
-    def _enqueue(self, item: T) -> _Pending[T]:
+    def _enqueue(
+        self, item: T, waiter: tuple[asyncio.AbstractEventLoop, asyncio.Future] | None = None
+    ) -> _Pending[T]:
         now = time.monotonic()
-        pending = _Pending(item=item, deadline=now + self.timeout_s, enqueued=now)
+        pending = _Pending(item=item, deadline=now + self.timeout_s, enqueued=now, waiter=waiter)
         try:
             with self._lock:  # close() flips the flag under this lock: nothing slips in after
                 if self._closed.is_set() or not self._threads:
@@ -267,12 +282,12 @@ class MicroBatcher(Generic[T, R]):
 
         If the awaiting task is cancelled (client disconnect), the item is cancelled too.
         """
-        pending = self._enqueue(item)
-        wrapped = asyncio.wrap_future(pending.future)
+        loop = asyncio.get_running_loop()
+        waiter = loop.create_future()
+        pending = self._enqueue(item, (loop, waiter))
         try:
-            return await asyncio.wait_for(
-                wrapped, timeout=max(0.0, pending.deadline - time.monotonic())
-            )
+            async with asyncio.timeout(max(0.0, pending.deadline - time.monotonic())):
+                return await waiter
         except TimeoutError:
             raise self._timeout(pending) from None
         except asyncio.CancelledError:
@@ -350,25 +365,45 @@ class MicroBatcher(Generic[T, R]):
         except Exception as exc:  # fail this batch only; the worker keeps serving
             if not isinstance(exc, VerticalsError):
                 log.exception("batch handler of %r failed on %d items", self.name, len(batch))
-            for pending in batch:
-                pending.future.set_exception(exc)
+            self._settle([(pending, None, exc) for pending in batch])
             return
         finally:
             elapsed = time.monotonic() - started
             self._handler_s = (
                 elapsed if self._handler_s == 0 else 0.8 * self._handler_s + 0.2 * elapsed
             )
-        for pending, result in zip(batch, results, strict=True):
-            pending.future.set_result(result)
+        self._settle([(p, r, None) for p, r in zip(batch, results, strict=True)])
+
+    @staticmethod
+    def _settle(outcomes: list[tuple[_Pending[Any], Any, BaseException | None]]) -> None:
+        """Complete items. asyncio callers are woken with ONE call per event loop per batch:
+        a wakeup per item (``asyncio.wrap_future``) costs a self-pipe write each, and each write
+        hands the GIL to the busy event loop and then waits to get it back."""
+        deliveries: dict[asyncio.AbstractEventLoop, list] = {}
+        for pending, result, error in outcomes:
+            if error is None:
+                pending.future.set_result(result)
+            else:
+                pending.future.set_exception(error)
+            if pending.waiter is not None:
+                loop, waiter = pending.waiter
+                deliveries.setdefault(loop, []).append((waiter, result, error))
+        for loop, items in deliveries.items():
+            try:
+                loop.call_soon_threadsafe(_deliver, items)
+            except RuntimeError:  # that loop is closed: nobody waits there any more
+                pass
 
     def _fail_queued(self, error: Exception) -> None:
+        failed = []
         while True:
             try:
                 pending = self._queue.get_nowait()
             except queue.Empty:
-                return
+                break
             if pending.future.set_running_or_notify_cancel():
-                pending.future.set_exception(error)
+                failed.append((pending, None, error))
+        self._settle(failed)
 
 
 def describe(batcher: MicroBatcher[Any, Any]) -> dict[str, Any]:

@@ -164,6 +164,50 @@ def test_async_submissions_are_batched():
     assert len(handler.batches) < 20
 
 
+def test_async_callers_of_a_batch_are_woken_with_one_cross_thread_call():
+    gate = threading.Event()
+    handler = Recorder(gate=gate)
+    wakeups: list[int] = []
+
+    async def main() -> list[int]:
+        loop = asyncio.get_running_loop()
+        original = loop.call_soon_threadsafe
+
+        def counting(callback, *args, **kwargs):
+            if threading.current_thread().name.startswith("microbatcher-"):
+                wakeups.append(len(args[0]))  # the outcomes it carries
+            return original(callback, *args, **kwargs)
+
+        loop.call_soon_threadsafe = counting  # type: ignore[method-assign]
+        batcher = make(handler, max_batch_size=8, max_wait_ms=200.0).start()
+        try:
+            calls = [asyncio.create_task(batcher.submit(i)) for i in range(8)]
+            await asyncio.to_thread(handler.entered.wait, 2)
+            gate.set()
+            return await asyncio.gather(*calls)
+        finally:
+            gate.set()
+            await asyncio.to_thread(batcher.close)
+
+    assert asyncio.run(main()) == [2 * i for i in range(8)]
+    assert handler.batches == [list(range(8))]
+    assert wakeups == [8]  # one wakeup carrying the 8 outcomes, not 8 wakeups
+
+
+def test_handler_error_reaches_async_callers():
+    def broken(items: list[int]) -> list[int]:
+        raise ModelUnavailable("model went away")
+
+    async def main() -> None:
+        async with make(broken) as batcher:
+            results = await asyncio.gather(
+                *(batcher.submit(i) for i in range(3)), return_exceptions=True
+            )
+        assert all(isinstance(r, ModelUnavailable) for r in results)
+
+    asyncio.run(main())
+
+
 def test_cancelled_async_client_is_skipped():
     gate = threading.Event()
     handler = Recorder(gate=gate)
