@@ -101,31 +101,6 @@ def record_rows(session: Session, rows: list[dict[str, Any]]) -> None:
         session.execute(insert(PredictionRecordRow.__table__), rows)
 
 
-def record(
-    session: Session,
-    ctx: AuditContext,
-    *,
-    digest: str,
-    outcome: Outcome,
-    latency_ms: float,
-    idempotency_key: str | None = None,
-    status_code: int = 200,
-) -> None:
-    record_rows(
-        session,
-        [
-            audit_row(
-                ctx,
-                digest=digest,
-                outcome=outcome,
-                latency_ms=latency_ms,
-                idempotency_key=idempotency_key,
-                status_code=status_code,
-            )
-        ],
-    )
-
-
 def audited(
     ctx: AuditContext,
     *,
@@ -148,13 +123,17 @@ def audited(
                     return previous
             outcome = compute(session)
             latency_ms = (time.perf_counter() - started) * 1000.0
-            record(
+            record_rows(
                 session,
-                ctx,
-                digest=digest,
-                outcome=outcome,
-                latency_ms=latency_ms,
-                idempotency_key=idempotency_key,
+                [
+                    audit_row(
+                        ctx,
+                        digest=digest,
+                        outcome=outcome,
+                        latency_ms=latency_ms,
+                        idempotency_key=idempotency_key,
+                    )
+                ],
             )
         observe_prediction(
             ctx.domain, outcome.model or "", outcome.model_version or "", latency_ms / 1000.0
