@@ -60,15 +60,30 @@ def _scratch_database(server_url: str | None, home: Path) -> Iterator[str]:
         yield f"sqlite:///{home / 'bench.db'}"
         return
     from sqlalchemy import create_engine, text
+    from sqlalchemy.exc import ArgumentError, DBAPIError
+    from verticals.core.errors import InvalidInput
 
-    url = make_url(server_url)
+    try:
+        url = make_url(server_url)
+    except ArgumentError as exc:
+        raise InvalidInput(f"--database-url is not a database URL: {exc}") from None
     if url.get_backend_name() != "postgresql":
-        raise ValueError(f"--database-url must be a PostgreSQL URL, got {url.get_backend_name()}")
+        raise InvalidInput(
+            f"--database-url must be a PostgreSQL URL, got {url.get_backend_name()!r}",
+            {"field": "database_url"},
+        )
     name = f"verticals_bench_{uuid.uuid4().hex[:12]}"
     admin = create_engine(url, isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as connection:
             connection.execute(text(f'CREATE DATABASE "{name}"'))
+    except DBAPIError as exc:
+        admin.dispose()
+        raise InvalidInput(
+            f"cannot create a scratch database on {url.render_as_string()}: {exc.orig}",
+            {"field": "database_url"},
+        ) from None
+    try:
         yield url.set(database=name).render_as_string(hide_password=False)
     finally:
         with admin.connect() as connection:

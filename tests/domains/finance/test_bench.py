@@ -1,10 +1,15 @@
-"""The bench's load generator: a lean HTTP/1.1 keep-alive client (no server of ours needed)."""
+"""The bench's load generator (a lean HTTP/1.1 keep-alive client, no server of ours needed) and
+its scratch databases."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 
-from verticals.domains.finance.bench import _load
+import pytest
+from sqlalchemy import create_engine, make_url, text
+from verticals.core.errors import InvalidInput
+from verticals.domains.finance.bench import _load, _scratch_database
 
 
 async def _serve_and_load(response: bytes, status_ok: bool) -> dict[str, float]:
@@ -52,3 +57,38 @@ def test_load_reads_chunked_answers_and_counts_non_200_as_errors() -> None:
     chunked = b"HTTP/1.1 503 Busy\r\ntransfer-encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n"
     out = asyncio.run(_serve_and_load(chunked, False))
     assert out["requests"] > 3
+
+
+def test_scratch_database_is_sqlite_in_the_home_by_default(tmp_path):
+    with _scratch_database(None, tmp_path) as url:
+        assert url == f"sqlite:///{tmp_path / 'bench.db'}"
+
+
+def test_scratch_database_refuses_a_non_postgresql_url(tmp_path):
+    with pytest.raises(InvalidInput, match="PostgreSQL"), _scratch_database(
+        "sqlite:///elsewhere.db", tmp_path
+    ):
+        pass
+
+
+@pytest.mark.skipif(
+    not os.environ.get("VERTICALS_TEST_DATABASE_URL", "").startswith("postgresql"),
+    reason="needs a PostgreSQL server (VERTICALS_TEST_DATABASE_URL)",
+)
+def test_scratch_postgresql_database_is_created_and_dropped(tmp_path):
+    server = os.environ["VERTICALS_TEST_DATABASE_URL"]
+    engine = create_engine(server)
+
+    def databases() -> set[str]:
+        with engine.connect() as connection:
+            return set(connection.scalars(text("SELECT datname FROM pg_database")))
+
+    try:
+        with _scratch_database(server, tmp_path) as url:
+            name = make_url(url).database
+            assert name in databases()
+            with create_engine(url).connect() as connection:
+                assert connection.scalar(text("SELECT current_database()")) == name
+        assert name not in databases()
+    finally:
+        engine.dispose()
