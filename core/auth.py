@@ -131,19 +131,22 @@ def clear_key_cache() -> None:
     _cache.clear()
 
 
-def cached_principal(key: str | None) -> Principal | None:
-    """The principal of a recently seen key, without touching the database (None: look it up)."""
+def _presented_hash(key: str | None) -> str:
     if not key:
         raise Unauthenticated("missing API key: send 'Authorization: Bearer <key>' or 'X-API-Key'")
-    return _cache.get(_hash(key))
+    return _hash(key)
+
+
+def cached_principal(key: str | None) -> Principal | None:
+    """The principal of a recently seen key, without touching the database (None: look it up)."""
+    return _cache.get(_presented_hash(key))
 
 
 def authenticate(session: Session, key: str | None) -> Principal:
-    cached = cached_principal(key)
+    key_hash = _presented_hash(key)
+    cached = _cache.get(key_hash)
     if cached is not None:
         return cached
-    assert key is not None  # cached_principal refused a missing key
-    key_hash = _hash(key)
     row = session.scalar(select(ApiKeyRow).where(ApiKeyRow.key_hash == key_hash))
     if row is None or row.revoked_at is not None:
         raise Unauthenticated("unknown or revoked API key")

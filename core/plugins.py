@@ -105,7 +105,8 @@ class Domain(ABC):
     def compression_target(
         self, model_name: str, data_file: Path | None, split: str
     ) -> CompressionTarget | None:
-        """What ``verticals compress <domain>/<model>`` needs; None when not compressible."""
+        """What ``verticals compress <domain>/<model>`` needs; None when not compressible.
+        Called with the database migrated."""
         return None
 
 

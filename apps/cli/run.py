@@ -8,17 +8,21 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import httpx
 import typer
 from rich.console import Console
 
+if TYPE_CHECKING:
+    from verticals.core.plugins import PluginRegistry
+
 console = Console()
 DASHBOARD_SCRIPT = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
 
 
-def _prepare() -> dict[str, str]:
+def _prepare() -> tuple[PluginRegistry, dict[str, str]]:
+    """The installed domains, the database migrated, and each domain's production version."""
     from verticals.core.bootstrap import ensure_production_models, prepare_database
     from verticals.core.plugins import discover
 
@@ -26,16 +30,14 @@ def _prepare() -> dict[str, str]:
     for name, error in plugins.failures.items():
         console.print(f"[yellow]domain plugin {name!r} failed to load: {error}[/yellow]")
     prepare_database(plugins)
-    return ensure_production_models(plugins)
+    return plugins, ensure_production_models(plugins)
 
 
-def _send_demo_traffic(api_url: str, key: str) -> None:
+def _send_demo_traffic(plugins: PluginRegistry, api_url: str, key: str) -> None:
     """Each domain's sample requests, through the API like any client's (recorded, audited)."""
-    from verticals.core.plugins import discover
-
     auth = {"Authorization": f"Bearer {key}"}
     with httpx.Client(base_url=api_url, timeout=120.0) as client:
-        for name, domain in discover().domains.items():
+        for name, domain in plugins.domains.items():
             try:
                 requests = domain.demo_requests()
             except Exception as exc:  # noqa: BLE001 - a plugin's sample data must not stop the demo
@@ -157,7 +159,8 @@ def serve_command(
     """Serve the API: apply migrations, register missing production models, start uvicorn."""
     from verticals.core.serving.server import serve
 
-    for domain, version in _prepare().items():
+    _, versions = _prepare()
+    for domain, version in versions.items():
         console.print(f"{domain}: production model {version}")
     serve("verticals.apps.api:create_app", host=host, port=port, workers=workers)
 
@@ -185,7 +188,8 @@ def demo_command(
     from verticals.core.db import session_scope
 
     host = "127.0.0.1"
-    for domain, version in _prepare().items():
+    plugins, versions = _prepare()
+    for domain, version in versions.items():
         console.print(f"{domain}: production model {version}")
     with session_scope() as session:
         key = create_key(session, "demo", ["*"]).key
@@ -196,7 +200,7 @@ def demo_command(
         _stop([api])
         console.print("[red]the API did not start; see the log above[/red]")
         raise typer.Exit(1)
-    _send_demo_traffic(api_url, key)
+    _send_demo_traffic(plugins, api_url, key)
     dashboard = _dashboard_process(host, dashboard_port, api_url)
     dashboard_url = f"http://{host}:{dashboard_port}"
     if not _wait_until_up(f"{dashboard_url}/_stcore/health", dashboard):

@@ -38,16 +38,19 @@ def resolve_target(
             raise NotFound(f"cannot import compression target factory {spec!r}: {exc}") from exc
         target = factory(attr, data, split)
     else:
+        from verticals.core.bootstrap import prepare_database
         from verticals.core.plugins import discover
 
         domain_name, model_name = split_model(spec)
-        domain = discover().get(domain_name)
+        plugins = discover()
+        domain = plugins.get(domain_name)
         hook = getattr(domain, HOOK, None)
         if hook is None:
             raise BadRequest(
                 f"domain {domain_name!r} does not support compression "
                 f"(it has no {HOOK}(model_name, data_file, split) hook)"
             )
+        prepare_database(plugins)  # the hook may read the registry (its production model)
         target = hook(model_name, data, split)
     if target is None:
         raise NotFound(f"{spec!r} has no compressible model")

@@ -25,8 +25,27 @@ FineTuneFn = Callable[["torch.nn.Module", int], None]
 """Trains the module in place for ``steps`` optimiser steps on training data (after pruning)."""
 
 
+class MetricGate:
+    """What every compression target shares: its name, the metric's direction and the tolerance
+    that gates promotion of a variant."""
+
+    name: str
+    higher_is_better: bool
+    max_metric_drop: float
+
+    def _check_gate(self) -> None:
+        if "/" not in self.name:
+            raise ValueError(f"name must be '<domain>/<model>', got {self.name!r}")
+        if not 0 <= self.max_metric_drop < 1:
+            raise ValueError("max_metric_drop must be in [0, 1)")
+
+    def metric_drop(self, baseline: float, value: float) -> float:
+        """How much worse ``value`` is than ``baseline`` (positive = worse)."""
+        return baseline - value if self.higher_is_better else value - baseline
+
+
 @dataclass
-class CompressionTarget:
+class CompressionTarget(MetricGate):
     """Everything compression needs from a domain, and nothing domain-specific.
 
     Attributes:
@@ -56,15 +75,8 @@ class CompressionTarget:
     max_metric_drop: float = 0.02
 
     def __post_init__(self) -> None:
-        if "/" not in self.name:
-            raise ValueError(f"name must be '<domain>/<model>', got {self.name!r}")
+        self._check_gate()
         if self.example_input.ndim < 1 or self.example_input.shape[0] != 1:
             raise ValueError("example_input must be one batch of size 1: [1, ...]")
         if self.fine_tune_steps < 0:
             raise ValueError("fine_tune_steps must be >= 0")
-        if not 0 <= self.max_metric_drop < 1:
-            raise ValueError("max_metric_drop must be in [0, 1)")
-
-    def metric_drop(self, baseline: float, value: float) -> float:
-        """How much worse ``value`` is than ``baseline`` (positive = worse)."""
-        return baseline - value if self.higher_is_better else value - baseline

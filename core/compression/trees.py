@@ -15,7 +15,7 @@ import numpy as np
 from pydantic import BaseModel
 from verticals.core.compression import measure
 from verticals.core.compression.report import CompressionReport, VariantReport
-from verticals.core.compression.target import MetricFn
+from verticals.core.compression.target import MetricFn, MetricGate
 from verticals.core.errors import IntegrityError
 
 MAX_OPSET = 15
@@ -131,7 +131,7 @@ def compare_xgboost(
 
 
 @dataclass
-class TreeCompressionTarget:
+class TreeCompressionTarget(MetricGate):
     """What a domain provides to compress a gradient-boosted tree model.
 
     Attributes:
@@ -152,8 +152,8 @@ class TreeCompressionTarget:
     higher_is_better: bool = True
     max_metric_drop: float = 0.005
 
-    def metric_drop(self, baseline: float, value: float) -> float:
-        return baseline - value if self.higher_is_better else value - baseline
+    def __post_init__(self) -> None:
+        self._check_gate()
 
 
 def compress_trees(

@@ -190,9 +190,9 @@ def bench(
 ) -> None:
     """Single-transaction API throughput and p50/p99 at 1, 8 and 32 concurrent clients, next to a
     bare FastAPI echo endpoint measured in the same run, plus batch rows/s. Runs over HTTP on
-    loopback: uvicorn on 127.0.0.1 with a temporary home folder and a temporary SQLite database
-    (or a scratch PostgreSQL database with --database-url) (the shipped model, online-state updates and audit
-    records included)."""
+    loopback: uvicorn on 127.0.0.1 with a temporary home folder, a temporary SQLite database (a
+    scratch PostgreSQL one with --database-url) and the shipped model; online-state updates and
+    audit records included."""
     from verticals.domains.finance.bench import run_bench
 
     result = run_bench(

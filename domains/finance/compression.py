@@ -10,8 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from verticals.core.compression.trees import TreeCompressionTarget
-
-MODEL_NAME = "card-fraud-xgb"
+from verticals.domains.finance.config import MODEL_NAME
 
 
 def finance_compression_target(

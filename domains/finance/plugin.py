@@ -110,11 +110,8 @@ class FinanceDomain(Domain):
     def compression_target(
         self, model_name: str, data_file: Path | None, split: str
     ) -> TreeCompressionTarget | None:
-        from verticals.core.bootstrap import prepare_database
-        from verticals.core.plugins import discover
         from verticals.domains.finance.compression import finance_compression_target
 
-        prepare_database(discover())
         self.ensure_production_model()
         return finance_compression_target(model_name, data_file, split, self.demo_data())
 

@@ -1,8 +1,8 @@
 """Scoring, labelling and queries over the finance tables. Plain callables: no HTTP here.
 
-:meth:`ScoringService.score_many` handles a whole batch in ONE database transaction: lock the
-states of every customer and terminal involved, replay what was already scored, compute features
-in arrival order, one XGBoost call (probabilities and contributions), then the state updates,
+:meth:`ScoringService.score_many` handles a whole batch in ONE database transaction: replay
+what was already scored, lock the states of the new transactions' customers and terminals,
+compute features in arrival order, one XGBoost call (probabilities and contributions), then the state updates,
 transaction rows, review-queue rows and prediction records, committed before anything is answered.
 """
 
@@ -104,10 +104,13 @@ class ScoringService:
         self, session: Session, requests: list[ScoreRequest]
     ) -> list[ScoreOut | VerticalsError]:
         started = time.perf_counter()
-        states = LockedStates(
-            session, (r.tx.customer_id for r in requests), (r.tx.terminal_id for r in requests)
-        )
         existing = self._existing(session, [r.tx.transaction_id for r in requests])
+        # replays touch no state; an id another replica inserts after this read makes the
+        # insert below fail, and score_many runs the batch again (as a replay)
+        new = [r.tx for r in requests if r.tx.transaction_id not in existing]
+        states = LockedStates(
+            session, (tx.customer_id for tx in new), (tx.terminal_id for tx in new)
+        )
         answers: list[ScoreOut | VerticalsError | None] = [None] * len(requests)
         first_seen: dict[str, int] = {}
         fresh: list[int] = []

@@ -119,11 +119,8 @@ class MedicalDomain(Domain):
     def compression_target(
         self, model_name: str, data_file: Path | None, split: str
     ) -> CompressionTarget | None:
-        from verticals.core.bootstrap import prepare_database
-        from verticals.core.plugins import discover
         from verticals.domains.medical.compression import medical_compression_target
 
-        prepare_database(discover())
         model_api.ensure_production_models()
         return medical_compression_target(model_name, data_file, split)
 

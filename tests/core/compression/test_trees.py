@@ -53,3 +53,21 @@ def test_a_conversion_that_differs_is_refused(target, tmp_path: Path, monkeypatc
     monkeypatch.setattr(trees, "_positive_scores", lambda outputs: np.zeros(len(outputs[0])))
     with pytest.raises(IntegrityError, match="differs"):
         compress_trees(target, tmp_path, budget_s=0.05)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [({"name": "no-domain"}, "name"), ({"max_metric_drop": 1.5}, "max_metric_drop")],
+)
+def test_tree_target_is_validated_like_every_target(target, overrides, message):
+    fields = {"name": target.name, "booster": target.booster, "rows": target.rows,
+              "metric": target.metric, **overrides}
+    with pytest.raises(ValueError, match=message):
+        TreeCompressionTarget(**fields)
+
+
+def test_metric_drop_follows_the_metric_direction(target):
+    assert target.metric_drop(0.9, 0.85) == pytest.approx(0.05)
+    lower = TreeCompressionTarget(name=target.name, booster=target.booster, rows=target.rows,
+                                  metric=target.metric, higher_is_better=False)
+    assert lower.metric_drop(0.9, 0.85) == pytest.approx(-0.05)
