@@ -23,6 +23,8 @@ from verticals.core.db.session import session_scope
 from verticals.core.errors import Conflict
 from verticals.core.metrics import observe_prediction
 
+_INSERT_RECORDS = insert(PredictionRecordRow.__table__)  # built once: no cache-key walk per call
+
 
 class AuditContext(BaseModel):
     request_id: str
@@ -98,7 +100,7 @@ def record_rows(session: Session, rows: list[dict[str, Any]]) -> None:
     """Insert prediction records in the session's transaction: one executemany, no ORM objects
     (a micro-batch of a few dozen predictions costs one statement)."""
     if rows:
-        session.execute(insert(PredictionRecordRow.__table__), rows)
+        session.execute(_INSERT_RECORDS, rows)
 
 
 def audited(

@@ -6,42 +6,47 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 
-from sqlalchemy import Engine, create_engine, event
+import orjson
+from sqlalchemy import Engine, create_engine
 from sqlalchemy.orm import Session, sessionmaker
 from verticals.core.config import get_settings
+from verticals.core.db.sqlite import WalCheckpointer, configure_sqlite, database_file
 
-SQLITE_BUSY_TIMEOUT_MS = 30_000
+_ORJSON_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
 
 
-def _configure_sqlite(engine: Engine) -> None:
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
-        # Let SQLAlchemy own transactions; BEGIN IMMEDIATE takes the write lock up front so
-        # concurrent read-modify-write transactions serialise instead of failing to upgrade.
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.close()
-
-    @event.listens_for(engine, "begin")
-    def _on_begin(connection) -> None:  # type: ignore[no-untyped-def]
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+def json_text(value: object) -> str:
+    """JSON columns' serializer: orjson (several times faster than ``json.dumps`` on the
+    scoring path's state, response and audit columns). Non-finite floats become null, which
+    is valid JSON; ``json.dumps`` would write ``NaN``, which is not."""
+    return orjson.dumps(value, option=_ORJSON_OPTIONS).decode()
 
 
 _engines: dict[str, Engine] = {}
+_checkpointers: list[WalCheckpointer] = []
 
 
 def _engine_for(url: str) -> Engine:
     engine = _engines.get(url)
     if engine is None:
         if url.startswith("sqlite"):
-            engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
-            _configure_sqlite(engine)
+            engine = create_engine(
+                url,
+                connect_args={"check_same_thread": False, "timeout": 30},
+                json_serializer=json_text,
+            )
+            configure_sqlite(engine)
+            path = database_file(engine)
+            if path is not None:
+                _checkpointers.append(WalCheckpointer(path).start())
         else:
-            engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+            engine = create_engine(
+                url,
+                pool_pre_ping=True,
+                pool_size=10,
+                max_overflow=20,
+                json_serializer=json_text,
+            )
         _engines[url] = engine
     return engine
 
@@ -55,6 +60,9 @@ def get_engine(url: str | None = None) -> Engine:
 
 
 def reset_engines() -> None:
+    for checkpointer in _checkpointers:
+        checkpointer.stop()
+    _checkpointers.clear()
     for engine in _engines.values():
         engine.dispose()
     _engines.clear()

@@ -95,6 +95,9 @@ def build_app(
         title=title,
         version=version,
         lifespan=lifespan,
+        # Metrics are Prometheus (/metrics). FastAPI's native OpenTelemetry, left on, probes the
+        # global OTel providers (environment lookups) on every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
         openapi_tags=[{"name": d.name, "description": d.title} for d in plugins.domains.values()],
     )
     app.state.plugins = plugins

@@ -94,6 +94,12 @@ class _Metrics:
             ["batcher"],
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
         )
+        self.handler_seconds = Histogram(
+            "verticals_batch_handler_seconds",
+            "Time one handler call of a micro-batcher took (a whole batch).",
+            ["batcher"],
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+        )
         self.rejected = Counter(
             "verticals_batch_rejected",
             "Items refused by a micro-batcher, by reason (overloaded, timeout, closed).",
@@ -117,7 +123,8 @@ class MicroBatcher(Generic[T, R]):
         max_queue: most items waiting to be batched (>= max_batch_size); beyond → Overloaded.
         timeout_s: per-item limit from submission to result (> max_wait_ms); beyond → Timeout.
         name: label for logs and metrics, e.g. ``"medical/pneumonia"``.
-        metrics: record Prometheus histograms (batch size, queue wait) labelled by ``name``.
+        metrics: record Prometheus histograms (batch size, queue wait, handler time) labelled
+            by ``name``.
         workers: worker threads; with 2 one batch forms while another runs (the handler must be
             thread-safe, as an ONNX Runtime session is).
     """
@@ -369,6 +376,8 @@ class MicroBatcher(Generic[T, R]):
             return
         finally:
             elapsed = time.monotonic() - started
+            if self.metrics:
+                _metrics().handler_seconds.labels(self.name).observe(elapsed)
             self._handler_s = (
                 elapsed if self._handler_s == 0 else 0.8 * self._handler_s + 0.2 * elapsed
             )

@@ -36,6 +36,15 @@ class LoadResult(BaseModel):
     seconds: float
 
 
+class ModelCost(BaseModel):
+    """The model alone, one caller, back to back: what batching can gain at most."""
+
+    ms_per_item_b1: float
+    ms_per_item_batched: float
+    batch_size: int
+    ceiling: float = Field(description="ms per item at batch 1 / at batch_size")
+
+
 class BenchResult(BaseModel):
     model: str
     concurrency: int
@@ -44,6 +53,7 @@ class BenchResult(BaseModel):
     batched: LoadResult
     unbatched: LoadResult
     speedup: float = Field(description="batched / unbatched throughput")
+    model_cost: ModelCost
     settings: dict[str, Any]
 
     def summary(self) -> dict[str, Any]:
@@ -55,6 +65,7 @@ class BenchResult(BaseModel):
             "batched": {k: getattr(self.batched, k) for k in keep},
             "unbatched": {k: getattr(self.unbatched, k) for k in keep},
             "speedup": self.speedup,
+            "model_only_ceiling": self.model_cost.ceiling,
         }
 
 
@@ -115,6 +126,32 @@ def run_load(
     )
 
 
+def model_cost(
+    run: Callable[[np.ndarray], object], sample: np.ndarray, batch_size: int, seconds: float = 1.0
+) -> ModelCost:
+    """Per-item time of ``run`` at batch 1 and at ``batch_size`` (``seconds`` of calls each,
+    after a few warm-up calls). Compute that grows linearly with the batch leaves batching
+    little to gain, whatever the serving code does; this says how much there is."""
+
+    def per_item(batch: np.ndarray) -> float:
+        for _ in range(3):
+            run(batch)
+        calls, started = 0, time.perf_counter()
+        while (elapsed := time.perf_counter() - started) < seconds or calls < 3:
+            run(batch)
+            calls += 1
+        return elapsed * 1000.0 / (calls * len(batch))
+
+    one = per_item(sample[None])
+    many = per_item(np.ascontiguousarray(np.repeat(sample[None], batch_size, axis=0)))
+    return ModelCost(
+        ms_per_item_b1=round(one, 4),
+        ms_per_item_batched=round(many, 4),
+        batch_size=batch_size,
+        ceiling=round(one / many, 2),
+    )
+
+
 def bench_serving(
     model: OrtModel,
     sample: np.ndarray,
@@ -130,8 +167,9 @@ def bench_serving(
     :class:`MicroBatcher`. ``sample`` is one input without the batch axis."""
     sample = np.ascontiguousarray(sample, dtype=np.float32)
     one = sample[None]
-    unbatched = run_load(model.run, one, concurrency=concurrency, duration_s=duration_s)
     batch_size = max_batch_size or max(1, min(concurrency, 32))
+    cost = model_cost(model.run, sample, batch_size, seconds=min(1.0, duration_s / 4))
+    unbatched = run_load(model.run, one, concurrency=concurrency, duration_s=duration_s)
     batcher = MicroBatcher(
         stacked_handler(model.run),
         max_batch_size=batch_size,
@@ -153,6 +191,7 @@ def bench_serving(
         batched=batched,
         unbatched=unbatched,
         speedup=round(batched.throughput_rps / max(unbatched.throughput_rps, 1e-9), 2),
+        model_cost=cost,
         settings={
             "max_batch_size": batch_size,
             "max_wait_ms": max_wait_ms,
@@ -235,5 +274,11 @@ def bench_serving_command(
             f"p99 {r.p99_ms:7.2f} ms  ({r.requests} requests, {r.errors} errors)"
         )
     console.print(f"speedup {result.speedup:.2f}x on {result.providers[0]} ({TRANSPORT})")
+    cost = result.model_cost
+    console.print(
+        f"model alone: {cost.ms_per_item_b1:.3f} ms/item at batch 1, "
+        f"{cost.ms_per_item_batched:.3f} at batch {cost.batch_size}: "
+        f"batching can gain at most {cost.ceiling:.2f}x here"
+    )
     if json:
         print(jsonlib.dumps(result.summary()))

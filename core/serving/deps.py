@@ -53,10 +53,16 @@ async def current_principal(request: Request) -> Principal:
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 
 
-def require_scope(scope: str) -> Callable[[Principal], Awaitable[Principal]]:
+# The two below take the Request rather than depending on ``current_principal``: a flat
+# dependency graph is measurably cheaper for FastAPI to solve on every request, and the
+# principal is kept on ``request.state`` after the first lookup.
+
+
+def require_scope(scope: str) -> Callable[[Request], Awaitable[Principal]]:
     """A dependency that authenticates the caller and demands ``scope`` (401, then 403)."""
 
-    async def dependency(principal: CurrentPrincipal) -> Principal:
+    async def dependency(request: Request) -> Principal:
+        principal = await current_principal(request)
         principal.require(scope)
         return principal
 
@@ -64,10 +70,11 @@ def require_scope(scope: str) -> Callable[[Principal], Awaitable[Principal]]:
     return dependency
 
 
-def require_domain_access(domain: str) -> Callable[[Principal], Awaitable[Principal]]:
+def require_domain_access(domain: str) -> Callable[[Request], Awaitable[Principal]]:
     """Mounted on every ``/v1/<domain>`` router: any scope of that domain (or ``*``)."""
 
-    async def dependency(principal: CurrentPrincipal) -> Principal:
+    async def dependency(request: Request) -> Principal:
+        principal = await current_principal(request)
         if not principal.allows_domain(domain):
             raise Forbidden(f"this API key has no scope for the {domain!r} domain")
         return principal

@@ -3,15 +3,35 @@
 from __future__ import annotations
 
 import json
+import random
 import re
 import time
-import uuid
+from functools import lru_cache
+from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from verticals.core.metrics import REQUEST_LATENCY, REQUESTS
 from verticals.core.serving.deps import route_template
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+def new_request_id() -> str:
+    """32 random hex digits. Not ``uuid4()``: its ``os.urandom`` syscall releases the GIL on
+    the event loop, which then waits up to a switch interval (5 ms) to get it back from a busy
+    worker thread — measured as 7% of the loop's time under load. Request ids need to be
+    unique, not unpredictable."""
+    return f"{random.getrandbits(128):032x}"
+
+
+@lru_cache(maxsize=4096)
+def _request_counter(route: str, method: str, status: int, domain: str) -> Any:
+    return REQUESTS.labels(route, method, str(status), domain)
+
+
+@lru_cache(maxsize=1024)
+def _latency_histogram(route: str, domain: str) -> Any:
+    return REQUEST_LATENCY.labels(route, domain)
 
 
 class _BodyTooLarge(Exception):
@@ -29,14 +49,17 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        supplied = headers.get("x-request-id", "")
-        request_id = supplied if _REQUEST_ID.match(supplied) else uuid.uuid4().hex
+        supplied, declared = "", None
+        for name, value in scope["headers"]:  # ASGI header names are lower-case bytes
+            if name == b"x-request-id":
+                supplied = value.decode("latin-1")
+            elif name == b"content-length":
+                declared = value.decode("latin-1")
+        request_id = supplied if _REQUEST_ID.match(supplied) else new_request_id()
         scope.setdefault("state", {})["request_id"] = request_id
         started = time.perf_counter()
         status = {"code": 500, "sent": False}
 
-        declared = headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
             await self._too_large(send, request_id)
             self._observe(scope, 413, started)
@@ -101,5 +124,5 @@ class RequestContextMiddleware:
         template = route_template(scope) or "unmatched"
         path = scope.get("path", "")
         domain = path.split("/")[2] if path.startswith("/v1/") and path.count("/") >= 2 else ""
-        REQUESTS.labels(template, scope.get("method", ""), str(status), domain).inc()
-        REQUEST_LATENCY.labels(template, domain).observe(time.perf_counter() - started)
+        _request_counter(template, scope.get("method", ""), status, domain).inc()
+        _latency_histogram(template, domain).observe(time.perf_counter() - started)

@@ -7,7 +7,7 @@ import math
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
@@ -131,9 +131,11 @@ def build_router(runtime: Callable[[], Runtime]) -> APIRouter:
         response_model=ScoreOut,
         summary="Score one card transaction (idempotent on transaction_id)",
     )
-    async def score(body: TransactionIn, request: Request, principal: ScoreScope) -> ScoreOut:
+    async def score(body: TransactionIn, request: Request, principal: ScoreScope) -> Response:
         ctx = audit_context(request, principal, DOMAIN)
-        return _raise(await runtime().batcher.submit(ScoreRequest.of(body, ctx)))
+        out = _raise(await runtime().batcher.submit(ScoreRequest.of(body, ctx)))
+        # serialised here: returned as a model, FastAPI would validate it again first
+        return Response(out.model_dump_json(), media_type="application/json")
 
     @router.post(
         "/transactions:batch",

@@ -48,6 +48,17 @@ class ServingConfig(BaseSettings):
     batcher_timeout_s: float = Field(10.0, gt=0)
     review_threshold: float = Field(0.5, ge=0, le=1)
     n_reasons: int = Field(3, ge=1, le=10)
+    predict_threads: int | None = Field(
+        None,
+        ge=1,
+        le=64,
+        description="XGBoost threads per scoring batch; default: the usable cores, at most 4",
+    )
+
+    def resolved_predict_threads(self) -> int:
+        from verticals.core.serving.runtime import cpu_count
+
+        return self.predict_threads or min(cpu_count(), 4)
 
 
 @lru_cache(maxsize=1)

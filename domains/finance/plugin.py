@@ -47,12 +47,15 @@ class FinanceDomain(Domain):
         return ensure_production_model()
 
     def setup(self) -> None:
+        from verticals.domains.finance.config import serving_config
         from verticals.domains.finance.production import load_production_model
         from verticals.domains.finance.runtime import Runtime
 
         with self._lock:
             if self._runtime is None:
-                self._runtime = Runtime.start(load_production_model())
+                serving = serving_config()
+                model = load_production_model(nthread=serving.resolved_predict_threads())
+                self._runtime = Runtime.start(model, serving)
 
     def close(self) -> None:
         with self._lock:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import numpy as np
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Table, bindparam, insert, select
 from sqlalchemy.exc import IntegrityError as DBIntegrityError
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
@@ -44,6 +44,12 @@ from verticals.domains.finance.tables import LabelRow, ReviewItemRow, Transactio
 RETRIES = 3
 TRANSACTIONS: Table = TransactionRow.__table__  # type: ignore[assignment]
 REVIEW_QUEUE: Table = ReviewItemRow.__table__  # type: ignore[assignment]
+# Built once: a statement constructed per call costs SQLAlchemy a cache-key walk every time
+INSERT_TRANSACTIONS = insert(TRANSACTIONS)
+INSERT_REVIEWS = insert(REVIEW_QUEUE)
+SELECT_SCORED = select(
+    TRANSACTIONS.c.transaction_id, TRANSACTIONS.c.input_sha256, TRANSACTIONS.c.response
+).where(TRANSACTIONS.c.transaction_id.in_(bindparam("ids", expanding=True)))
 
 
 @dataclass(frozen=True)
@@ -94,10 +100,8 @@ class ScoringService:
         found: dict[str, tuple[str, dict]] = {}
         unique = sorted(set(ids))
         for start in range(0, len(unique), CHUNK):
-            query = select(
-                TRANSACTIONS.c.transaction_id, TRANSACTIONS.c.input_sha256, TRANSACTIONS.c.response
-            ).where(TRANSACTIONS.c.transaction_id.in_(unique[start : start + CHUNK]))
-            found.update({tid: (digest, body) for tid, digest, body in session.execute(query)})
+            rows = session.execute(SELECT_SCORED, {"ids": unique[start : start + CHUNK]})
+            found.update({tid: (digest, body) for tid, digest, body in rows})
         return found
 
     def _score_in(
@@ -159,9 +163,9 @@ class ScoringService:
                 )
             # Core executemany inserts, one statement each (no ORM unit of work: it costs more
             # than the model call); transactions before the queue rows that reference them
-            session.execute(insert(TRANSACTIONS), inserts)
+            session.execute(INSERT_TRANSACTIONS, inserts)
             if reviews:
-                session.execute(insert(REVIEW_QUEUE), reviews)
+                session.execute(INSERT_REVIEWS, reviews)
             record_rows(session, audits)
             states.write()
         for i, answer in enumerate(answers):

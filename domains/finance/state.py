@@ -44,6 +44,18 @@ def _upsert(dialect: str, table: Table, key: str) -> Any:
     ).returning(table.c[key], table.c.buckets)
 
 
+@lru_cache(maxsize=8)
+def _update(table: Table, key: str) -> Any:
+    return (
+        update(table)
+        .where(table.c[key] == bindparam("ident"))
+        .values(
+            buckets=bindparam("new_buckets", type_=table.c.buckets.type),
+            updated_at=bindparam("now", type_=table.c.updated_at.type),
+        )
+    )
+
+
 def _lock(session: Session, table: Table, key: str, ids: list[str]) -> dict[str, Buckets]:
     """Create the missing rows of ``ids`` (sorted), lock all of them, return their states."""
     if not ids:
@@ -73,12 +85,10 @@ class LockedStates:
         ):
             if not states:
                 continue
-            statement = (
-                update(table)
-                .where(table.c[key] == bindparam("ident"))
-                .values(buckets=bindparam("new_buckets"), updated_at=now)
-            )
             self.session.execute(
-                statement,
-                [{"ident": i, "new_buckets": state_to_json(s)} for i, s in states.items()],
+                _update(table, key),
+                [
+                    {"ident": i, "new_buckets": state_to_json(s), "now": now}
+                    for i, s in states.items()
+                ],
             )

@@ -112,3 +112,12 @@ def test_metrics_count_requests_per_route_and_domain(client, make_key):
 def test_request_id_is_echoed_when_supplied(client):
     response = client.get("/healthz", headers={"X-Request-ID": "abc-123"})
     assert response.headers["x-request-id"] == "abc-123"
+
+
+def test_request_ids_are_generated_unique_when_missing_or_malformed(client):
+    ids = [
+        client.get("/healthz", headers={"X-Request-ID": "bad id; drop"}).headers["x-request-id"],
+        *(client.get("/healthz").headers["x-request-id"] for _ in range(50)),
+    ]
+    assert all(len(i) == 32 and int(i, 16) >= 0 for i in ids)
+    assert len(set(ids)) == len(ids)

@@ -309,6 +309,10 @@ def test_batch_size_histogram_is_labelled_by_name():
     assert total == 16
     assert 1 <= count < 16
     assert info["name"] == name and info["running"]
+    calls = REGISTRY.get_sample_value("verticals_batch_handler_seconds_count", {"batcher": name})
+    busy = REGISTRY.get_sample_value("verticals_batch_handler_seconds_sum", {"batcher": name})
+    assert calls == count  # one handler call per batch
+    assert busy >= 0.01 * count  # each call slept 10 ms
 
 
 def test_two_workers_run_batches_side_by_side():

@@ -10,7 +10,12 @@ import pytest
 import typer
 from onnx import TensorProto, helper, numpy_helper
 from typer.testing import CliRunner
-from verticals.core.serving.bench import bench_serving, bench_serving_command, run_load
+from verticals.core.serving.bench import (
+    bench_serving,
+    bench_serving_command,
+    model_cost,
+    run_load,
+)
 from verticals.core.serving.runtime import CPU, RuntimeOptions, create_session
 
 
@@ -52,6 +57,22 @@ def test_run_load_counts_requests_and_errors():
         run_load(flaky, np.zeros(1), concurrency=0, duration_s=1)
 
 
+def test_model_cost_tells_a_per_call_cost_from_a_per_item_cost():
+    def per_call(batch):  # the same time whatever the batch: batching gains the batch size
+        time.sleep(0.002)
+
+    def per_item(batch):  # time grows with the batch: nothing to gain
+        time.sleep(0.0005 * len(batch))
+
+    sample = np.zeros(4, np.float32)
+    fixed = model_cost(per_call, sample, batch_size=8, seconds=0.1)
+    linear = model_cost(per_item, sample, batch_size=8, seconds=0.1)
+    assert fixed.batch_size == 8
+    assert fixed.ceiling > 4
+    assert linear.ceiling < 1.6
+    assert fixed.ms_per_item_b1 > fixed.ms_per_item_batched
+
+
 def test_bench_serving_runs_both_modes():
     model = create_session(mlp_model(), RuntimeOptions(providers=[CPU], intra_op_threads=1))
     result = bench_serving(
@@ -62,6 +83,8 @@ def test_bench_serving_runs_both_modes():
     assert result.settings["max_batch_size"] == 8
     assert result.speedup > 0
     assert result.transport == "in-process"
+    assert result.model_cost.batch_size == 8 and result.model_cost.ceiling > 0
+    assert result.summary()["model_only_ceiling"] == result.model_cost.ceiling
 
 
 def test_command_prints_json_last(tmp_path: Path):
