@@ -54,7 +54,7 @@ class FinanceDomain(Domain):
         with self._lock:
             if self._runtime is None:
                 serving = serving_config()
-                model = load_production_model(nthread=serving.resolved_predict_threads())
+                model = load_production_model(nthread=serving.predict_threads)
                 self._runtime = Runtime.start(model, serving)
 
     def close(self) -> None:

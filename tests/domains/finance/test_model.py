@@ -45,13 +45,12 @@ def test_feature_rows_of_the_wrong_width_are_refused(model) -> None:
         model.predict(np.zeros((2, len(model.meta.feature_names) - 1)))
 
 
-def test_predict_threads_default_to_the_usable_cores(monkeypatch) -> None:
-    from verticals.core.serving.runtime import cpu_count
+def test_scoring_predicts_on_one_thread_unless_configured(monkeypatch) -> None:
     from verticals.domains.finance.config import ServingConfig
 
-    assert ServingConfig().resolved_predict_threads() == min(cpu_count(), 4)
-    monkeypatch.setenv("VERTICALS_FINANCE_PREDICT_THREADS", "1")
-    assert ServingConfig().resolved_predict_threads() == 1
+    assert ServingConfig().predict_threads == 1
+    monkeypatch.setenv("VERTICALS_FINANCE_PREDICT_THREADS", "4")
+    assert ServingConfig().predict_threads == 4
     monkeypatch.setenv("VERTICALS_FINANCE_PREDICT_THREADS", "0")
     with pytest.raises(ValueError, match="predict_threads"):
         ServingConfig()
