@@ -79,7 +79,7 @@ class WalCheckpointer:
 
     def stop(self) -> None:
         self._stop.set()
-        if self._thread.is_alive() and self._thread is not threading.current_thread():
+        if self._thread.is_alive():
             self._thread.join(timeout=5)
 
     def checkpoint(self, connection: sqlite3.Connection) -> tuple[int, int, int]:

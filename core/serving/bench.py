@@ -21,6 +21,7 @@ from typing import Annotated, Any
 import numpy as np
 import typer
 from pydantic import BaseModel, Field
+from verticals.core.compression.measure import latency_ms
 from verticals.core.serving.batching import MicroBatcher
 from verticals.core.serving.runtime import OrtModel, RuntimeOptions, create_session, stacked_handler
 
@@ -129,21 +130,12 @@ def run_load(
 def model_cost(
     run: Callable[[np.ndarray], object], sample: np.ndarray, batch_size: int, seconds: float = 1.0
 ) -> ModelCost:
-    """Per-item time of ``run`` at batch 1 and at ``batch_size`` (``seconds`` of calls each,
-    after a few warm-up calls). Compute that grows linearly with the batch leaves batching
+    """Per-item time of ``run`` at batch 1 and at ``batch_size`` (median call time, up to
+    ``seconds`` of calls each). Compute that grows linearly with the batch leaves batching
     little to gain, whatever the serving code does; this says how much there is."""
-
-    def per_item(batch: np.ndarray) -> float:
-        for _ in range(3):
-            run(batch)
-        calls, started = 0, time.perf_counter()
-        while (elapsed := time.perf_counter() - started) < seconds or calls < 3:
-            run(batch)
-            calls += 1
-        return elapsed * 1000.0 / (calls * len(batch))
-
-    one = per_item(sample[None])
-    many = per_item(np.ascontiguousarray(np.repeat(sample[None], batch_size, axis=0)))
+    one = latency_ms(run, sample[None], budget_s=seconds)
+    batch = np.ascontiguousarray(np.repeat(sample[None], batch_size, axis=0))
+    many = latency_ms(run, batch, budget_s=seconds) / batch_size
     return ModelCost(
         ms_per_item_b1=round(one, 4),
         ms_per_item_batched=round(many, 4),

@@ -90,7 +90,7 @@ class FraudModel:
             raise ValueError(f"expected (rows, {len(self.meta.feature_names)}) features, got {X.shape}")
         # No feature names: the columns are picked in the booster's order right here, and
         # XGBoost's per-call name checks cost more Python than a small batch's whole prediction.
-        return xgboost.DMatrix(np.ascontiguousarray(X[:, self._columns]), nthread=self.nthread)
+        return xgboost.DMatrix(X[:, self._columns], nthread=self.nthread)
 
     def booster_rows(self, X: np.ndarray) -> np.ndarray:
         """The columns of feature rows ``X`` the booster reads, in its order (float32)."""
