@@ -10,7 +10,12 @@ import orjson
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.orm import Session, sessionmaker
 from verticals.core.config import get_settings
-from verticals.core.db.sqlite import WalCheckpointer, configure_sqlite, database_file
+from verticals.core.db.sqlite import (
+    WalCheckpointer,
+    WriterLockedConnection,
+    configure_sqlite,
+    database_file,
+)
 
 _ORJSON_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
 
@@ -32,7 +37,11 @@ def _engine_for(url: str) -> Engine:
         if url.startswith("sqlite"):
             engine = create_engine(
                 url,
-                connect_args={"check_same_thread": False, "timeout": 30},
+                connect_args={
+                    "check_same_thread": False,
+                    "timeout": 30,
+                    "factory": WriterLockedConnection,
+                },
                 json_serializer=json_text,
             )
             configure_sqlite(engine)

@@ -12,12 +12,15 @@ threshold the background thread keeps the log from reaching.
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
 import sqlite3
 import threading
 from pathlib import Path
 
 from sqlalchemy import Engine, event
+from sqlalchemy.exc import OperationalError
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +38,79 @@ def database_file(engine: Engine) -> Path | None:
     return Path(database)
 
 
+def writer_lock_file(database: Path) -> Path:
+    """The file whose ``flock`` serialises writers of ``database`` across processes. A separate
+    file: opening and closing the database file itself would drop SQLite's own POSIX locks."""
+    return database.with_name(database.name + "-writer.lock")
+
+
+class WriterLockedConnection(sqlite3.Connection):
+    """A SQLite connection that queues for the write lock in the kernel instead of in SQLite.
+
+    SQLite's busy handler retries a held write lock by sleeping 1, 2, 5 … 100 ms between tries,
+    so with writers in several processes a transaction can wait far longer than the lock was
+    held (measured with two finance workers: p99 870 ms). Before ``BEGIN IMMEDIATE`` this
+    connection takes an exclusive ``flock`` on a file beside the database: a blocked ``flock``
+    sleeps in the kernel without the GIL and wakes when the holder commits, rolls back or
+    closes, or when its process dies. (Polling for it instead, 0.2–2 ms apart, measured p99
+    110–145 ms: every poll competes for the GIL.) The one wait that could never end, a thread
+    opening a second write transaction while it holds one, fails at once."""
+
+    _lock_fd: int | None = None
+    _held: tuple[Path, int] | None = None
+    _holders: set[tuple[Path, int]] = set()  # (lock file, thread) pairs, across connections
+    _holders_guard = threading.Lock()
+
+    def acquire_writer_lock(self, path: Path) -> None:
+        holder = (path, threading.get_ident())
+        with self._holders_guard:
+            if holder in self._holders:
+                raise sqlite3.OperationalError(
+                    f"database is locked: this thread already holds the write lock on {path} "
+                    "in another transaction"
+                )
+        if self._lock_fd is None:
+            self._lock_fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+        with self._holders_guard:
+            self._holders.add(holder)
+        self._held = holder
+
+    def release_writer_lock(self) -> None:
+        if self._held is None:
+            return
+        with self._holders_guard:
+            self._holders.discard(self._held)
+        self._held = None
+        if self._lock_fd is not None:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+
+    def commit(self) -> None:
+        try:
+            super().commit()
+        finally:
+            self.release_writer_lock()
+
+    def rollback(self) -> None:
+        try:
+            super().rollback()
+        finally:
+            self.release_writer_lock()
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self.release_writer_lock()
+            if self._lock_fd is not None:
+                os.close(self._lock_fd)
+                self._lock_fd = None
+
+
 def configure_sqlite(engine: Engine) -> None:
+    path = database_file(engine)
+    lock_path = writer_lock_file(path.resolve()) if path is not None else None
+
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
         # Let SQLAlchemy own transactions; BEGIN IMMEDIATE takes the write lock up front so
@@ -52,7 +127,20 @@ def configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection) -> None:  # type: ignore[no-untyped-def]
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        dbapi_connection = connection.connection.dbapi_connection
+        if lock_path is not None and isinstance(dbapi_connection, WriterLockedConnection):
+            try:
+                dbapi_connection.acquire_writer_lock(lock_path)
+            except sqlite3.OperationalError as exc:
+                # raised outside an execute, so SQLAlchemy would not wrap it
+                raise OperationalError("BEGIN IMMEDIATE", None, exc) from None
+            try:
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
+            except BaseException:
+                dbapi_connection.release_writer_lock()
+                raise
+        else:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 class WalCheckpointer:

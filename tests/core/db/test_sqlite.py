@@ -1,9 +1,14 @@
-"""SQLite engines: pragmas, background WAL checkpoints, the JSON column serializer."""
+"""SQLite engines: pragmas, background WAL checkpoints, the cross-process writer lock, the
+JSON column serializer."""
 
 from __future__ import annotations
 
+import fcntl
 import math
+import os
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -11,9 +16,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 from verticals.core.db import get_engine, reset_engines
 from verticals.core.db.session import json_text
-from verticals.core.db.sqlite import SAFETY_NET_PAGES, WalCheckpointer, database_file
+from verticals.core.db.sqlite import (
+    SAFETY_NET_PAGES,
+    WalCheckpointer,
+    database_file,
+    writer_lock_file,
+)
 
 
 def _wait_for(predicate, timeout_s: float = 10.0) -> bool:
@@ -112,6 +123,111 @@ def test_engines_checkpoint_in_the_background_below_the_automatic_threshold(tmp_
         assert _wait_for(lambda: db.stat().st_size > written)
         with engine.connect() as conn:
             assert conn.execute(text("SELECT count(*) FROM t")).scalar() == 2000
+    finally:
+        reset_engines()
+
+
+def _lock_is_free(lock: Path) -> bool:
+    """Whether an exclusive flock on ``lock`` can be taken right now (then released)."""
+    fd = os.open(lock, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(fd)  # releases it, if taken
+    return True
+
+
+def test_a_transaction_holds_the_writer_lock_until_commit_or_rollback(tmp_path: Path):
+    db = tmp_path / "w.db"
+    engine = get_engine(f"sqlite:///{db}")
+    lock = writer_lock_file(db.resolve())
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("CREATE TABLE t (k INTEGER PRIMARY KEY)"))
+            assert not _lock_is_free(lock)
+        assert _lock_is_free(lock)
+        with pytest.raises(RuntimeError), engine.begin() as conn:
+            conn.execute(text("INSERT INTO t VALUES (1)"))
+            assert not _lock_is_free(lock)
+            raise RuntimeError("roll back")
+        assert _lock_is_free(lock)
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM t")).scalar() == 0
+    finally:
+        reset_engines()
+
+
+def test_a_writer_in_another_thread_waits_for_the_holder_and_then_proceeds(tmp_path: Path):
+    engine = get_engine(f"sqlite:///{tmp_path / 'q.db'}")
+    order: list[str] = []
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("CREATE TABLE t (who TEXT)"))
+
+        def second() -> None:
+            with engine.begin() as conn:
+                order.append("second")
+                conn.execute(text("INSERT INTO t VALUES ('second')"))
+
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO t VALUES ('first')"))
+            waiter = threading.Thread(target=second)
+            waiter.start()
+            time.sleep(0.2)
+            assert not order  # still queued behind this transaction
+            order.append("first commits")
+        waiter.join(10)
+        assert order == ["first commits", "second"]
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM t")).scalar() == 2
+    finally:
+        reset_engines()
+
+
+def test_a_second_write_transaction_in_the_same_thread_fails_instead_of_waiting_forever(
+    tmp_path: Path,
+):
+    engine = get_engine(f"sqlite:///{tmp_path / 'n.db'}")
+    try:
+        with engine.begin():
+            started = time.monotonic()
+            with pytest.raises(OperationalError, match="already holds the write lock"):
+                with engine.begin():
+                    pass
+            assert time.monotonic() - started < 1.0
+        with engine.begin() as conn:  # the lock was released: the thread writes again
+            conn.execute(text("CREATE TABLE t (k INTEGER)"))
+    finally:
+        reset_engines()
+
+
+_INCREMENT = """
+import sys
+from sqlalchemy import text
+from verticals.core.db import get_engine
+engine = get_engine(sys.argv[1])
+for _ in range(int(sys.argv[2])):
+    with engine.begin() as conn:
+        value = conn.execute(text("SELECT n FROM counter")).scalar()
+        conn.execute(text("UPDATE counter SET n = :n"), {"n": value + 1})
+"""
+
+
+def test_writers_in_several_processes_lose_no_update(tmp_path: Path):
+    url = f"sqlite:///{tmp_path / 'p.db'}"
+    engine = get_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("CREATE TABLE counter (n INTEGER)"))
+            conn.execute(text("INSERT INTO counter VALUES (0)"))
+        processes = [
+            subprocess.Popen([sys.executable, "-c", _INCREMENT, url, "100"]) for _ in range(3)
+        ]
+        assert [p.wait(120) for p in processes] == [0, 0, 0]
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT n FROM counter")).scalar() == 300
     finally:
         reset_engines()
 
