@@ -61,10 +61,11 @@ def _engine_for(url: str) -> Engine:
 
 
 def get_engine(url: str | None = None) -> Engine:
-    settings = get_settings()
     if url is None:
-        settings.ensure_home()
+        settings = get_settings()
         url = settings.resolved_database_url
+        if url not in _engines:  # the folders once per engine, not two mkdirs per transaction
+            settings.ensure_home()
     return _engine_for(url)
 
 
