@@ -10,12 +10,7 @@ import orjson
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.orm import Session, sessionmaker
 from verticals.core.config import get_settings
-from verticals.core.db.sqlite import (
-    WalCheckpointer,
-    WriterLockedConnection,
-    configure_sqlite,
-    database_file,
-)
+from verticals.core.db.sqlite import WalCheckpointer, create_sqlite_engine, database_file
 
 _ORJSON_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
 
@@ -35,16 +30,7 @@ def _engine_for(url: str) -> Engine:
     engine = _engines.get(url)
     if engine is None:
         if url.startswith("sqlite"):
-            engine = create_engine(
-                url,
-                connect_args={
-                    "check_same_thread": False,
-                    "timeout": 30,
-                    "factory": WriterLockedConnection,
-                },
-                json_serializer=json_text,
-            )
-            configure_sqlite(engine)
+            engine = create_sqlite_engine(url, json_serializer=json_text)
             path = database_file(engine)
             if path is not None:
                 _checkpointers.append(WalCheckpointer(path).start())

@@ -19,7 +19,7 @@ import sqlite3
 import threading
 from pathlib import Path
 
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.exc import OperationalError
 
 log = logging.getLogger(__name__)
@@ -107,7 +107,18 @@ class WriterLockedConnection(sqlite3.Connection):
                 self._lock_fd = None
 
 
-def configure_sqlite(engine: Engine) -> None:
+def create_sqlite_engine(url: str, **kwargs: object) -> Engine:
+    """An engine whose connections run WAL with the pragmas above, open every transaction with
+    ``BEGIN IMMEDIATE`` and, for a database file, queue for it on the writer lock first."""
+    engine = create_engine(
+        url,
+        connect_args={
+            "check_same_thread": False,
+            "timeout": BUSY_TIMEOUT_MS / 1000,
+            "factory": WriterLockedConnection,
+        },
+        **kwargs,
+    )
     path = database_file(engine)
     lock_path = writer_lock_file(path.resolve()) if path is not None else None
 
@@ -127,20 +138,22 @@ def configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection) -> None:  # type: ignore[no-untyped-def]
-        dbapi_connection = connection.connection.dbapi_connection
-        if lock_path is not None and isinstance(dbapi_connection, WriterLockedConnection):
-            try:
-                dbapi_connection.acquire_writer_lock(lock_path)
-            except sqlite3.OperationalError as exc:
-                # raised outside an execute, so SQLAlchemy would not wrap it
-                raise OperationalError("BEGIN IMMEDIATE", None, exc) from None
-            try:
-                connection.exec_driver_sql("BEGIN IMMEDIATE")
-            except BaseException:
-                dbapi_connection.release_writer_lock()
-                raise
-        else:
+        if lock_path is None:  # in memory: one process, SQLite's own lock is enough
             connection.exec_driver_sql("BEGIN IMMEDIATE")
+            return
+        dbapi_connection = connection.connection.dbapi_connection
+        try:
+            dbapi_connection.acquire_writer_lock(lock_path)
+        except sqlite3.OperationalError as exc:
+            # raised outside an execute, so SQLAlchemy would not wrap it
+            raise OperationalError("BEGIN IMMEDIATE", None, exc) from None
+        try:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            dbapi_connection.release_writer_lock()
+            raise
+
+    return engine
 
 
 class WalCheckpointer:

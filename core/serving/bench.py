@@ -134,7 +134,7 @@ def model_cost(
     ``seconds`` of calls each). Compute that grows linearly with the batch leaves batching
     little to gain, whatever the serving code does; this says how much there is."""
     one = latency_ms(run, sample[None], budget_s=seconds)
-    batch = np.ascontiguousarray(np.repeat(sample[None], batch_size, axis=0))
+    batch = np.repeat(sample[None], batch_size, axis=0)
     many = latency_ms(run, batch, budget_s=seconds) / batch_size
     return ModelCost(
         ms_per_item_b1=round(one, 4),

@@ -45,12 +45,22 @@ def test_feature_rows_of_the_wrong_width_are_refused(model) -> None:
         model.predict(np.zeros((2, len(model.meta.feature_names) - 1)))
 
 
-def test_scoring_predicts_on_one_thread_unless_configured(monkeypatch) -> None:
-    from verticals.domains.finance.config import ServingConfig
+def test_scoring_predicts_on_one_thread_unless_configured(db, monkeypatch) -> None:
+    from verticals.domains.finance.config import ServingConfig, serving_config
+    from verticals.domains.finance.plugin import FinanceDomain
 
     assert ServingConfig().predict_threads == 1
-    monkeypatch.setenv("VERTICALS_FINANCE_PREDICT_THREADS", "4")
-    assert ServingConfig().predict_threads == 4
     monkeypatch.setenv("VERTICALS_FINANCE_PREDICT_THREADS", "0")
     with pytest.raises(ValueError, match="predict_threads"):
         ServingConfig()
+
+    monkeypatch.setenv("VERTICALS_FINANCE_PREDICT_THREADS", "4")
+    serving_config.cache_clear()
+    domain = FinanceDomain()
+    domain.ensure_production_model()
+    domain.setup()
+    try:
+        assert domain.runtime().service.model.nthread == 4  # the served model uses the setting
+    finally:
+        domain.close()
+        serving_config.cache_clear()
