@@ -1,8 +1,9 @@
 """Production classifiers behind per-task micro-batchers; Grad-CAM; the model's input image.
 
-Request path: decode → :func:`model_input` (centre square crop, resize to the task's input
-size) → :meth:`InferenceEngine.predict` (queued into the task's ``MicroBatcher``; one
-``Classifier.predict`` call per batch) → probability and the version that produced it.
+Request path: decode → :func:`model_input` (the one preprocessing chain of ``model.preprocess``,
+shared with training and evaluation) → :meth:`InferenceEngine.predict` (queued into the task's
+``MicroBatcher``; one ``Classifier.predict`` call per batch) → probability and the version that
+produced it.
 """
 
 from __future__ import annotations
@@ -14,7 +15,10 @@ from dataclasses import dataclass
 import numpy as np
 from verticals.core.errors import ModelUnavailable
 from verticals.domains.medical import model_api
+from verticals.domains.medical.model.preprocess import centre_square, preprocess
 from verticals.domains.medical.settings import get_medical_settings
+
+__all__ = ["InferenceEngine", "Prediction", "centre_square", "model_input", "resize"]
 
 
 @dataclass(frozen=True)
@@ -23,16 +27,9 @@ class Prediction:
     model_version: str
 
 
-def centre_square(pixels: np.ndarray) -> np.ndarray:
-    """The largest centred square of ``[H, W]`` (as MedMNIST did before resizing)."""
-    height, width = pixels.shape
-    side = min(height, width)
-    top, left = (height - side) // 2, (width - side) // 2
-    return pixels[top : top + side, left : left + side]
-
-
 def resize(pixels: np.ndarray, size: int) -> np.ndarray:
-    """``[H, W]`` float32 → ``[size, size]`` (box/area averaging when shrinking, else bilinear)."""
+    """``[H, W]`` float32 → ``[size, size]`` for display (the dashboard and heatmap PNGs). The
+    network's input is made by :func:`model_input`, never by this."""
     from PIL import Image
 
     if pixels.shape == (size, size):
@@ -45,8 +42,9 @@ def resize(pixels: np.ndarray, size: int) -> np.ndarray:
 
 
 def model_input(pixels: np.ndarray, size: int) -> np.ndarray:
-    """``[H, W]`` in [0, 1] → ``[1, size, size]`` float32: what the classifier sees."""
-    return resize(centre_square(pixels), size)[None]
+    """``[H, W]`` in [0, 1] → ``[1, size, size]`` float32: what the classifier sees (the same
+    chain as training and evaluation)."""
+    return preprocess(pixels, size)
 
 
 class InferenceEngine:

@@ -9,15 +9,31 @@ The interface the API and dashboard build on::
     evaluate_task(task, data_file, split) -> {"roc_auc", "accuracy", "n"}
 """
 
-from verticals.domains.medical.model.evaluation import evaluate_task
-from verticals.domains.medical.model.inference import Classifier
-from verticals.domains.medical.model.production import (
-    ensure_production_models,
-    load_classifier,
-    shipped_classifier,
-)
-from verticals.domains.medical.model.tasks import TASKS, TaskSpec, get_task
-from verticals.domains.medical.model.training import TrainReport, train_task
+from importlib import import_module
+from typing import Any
+
+# Lazy (PEP 562): ``model.preprocess`` and ``model.tasks`` are imported by serving code that must
+# not pay for torch, MONAI and the trainer until a model is actually used.
+_EXPORTS = {
+    "TASKS": "tasks",
+    "TaskSpec": "tasks",
+    "get_task": "tasks",
+    "Classifier": "inference",
+    "ensure_production_models": "production",
+    "load_classifier": "production",
+    "shipped_classifier": "production",
+    "evaluate_task": "evaluation",
+    "TrainReport": "training",
+    "train_task": "training",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(f"{__name__}.{module}"), name)
+
 
 __all__ = [
     "TASKS",

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch.utils.data import Dataset
 from verticals.core.errors import InvalidInput
 from verticals.domains.medical.model.tasks import TaskSpec
@@ -54,7 +53,9 @@ def as_unit_float(images: np.ndarray) -> np.ndarray:
     if arr.ndim != 4:
         raise InvalidInput(f"images must be [N,H,W] or [N,1,H,W], got shape {arr.shape}")
     scale = 255.0 if np.issubdtype(arr.dtype, np.integer) else 1.0
-    out = arr.astype(np.float32) / np.float32(scale)
+    # divided in float64 and then rounded, exactly as the upload decoder scales PNG/JPEG pixels:
+    # the same picture is the same tensor whether it came from the .npz or through the API
+    out = (arr.astype(np.float64) / scale).astype(np.float32)
     if out.shape[1] == 3:
         weights = np.array([0.299, 0.587, 0.114], np.float32)[None, :, None, None]
         out = (out * weights).sum(axis=1, keepdims=True)
@@ -98,16 +99,6 @@ def carve_validation(data: ImageSet, fraction: float, seed: int = SPLIT_SEED) ->
     val = np.sort(np.concatenate(val_idx))
     train = np.setdiff1d(np.arange(len(data)), val)
     return data.subset(train), data.subset(val)
-
-
-def resize_batch(images: np.ndarray | torch.Tensor, size: int) -> torch.Tensor:
-    """``[N, 1, H, W]`` → ``[N, 1, size, size]`` float32 (area when shrinking, else bilinear)."""
-    x = torch.as_tensor(images, dtype=torch.float32)
-    if x.shape[-2:] == (size, size):
-        return x
-    if x.shape[-2] >= size and x.shape[-1] >= size:
-        return F.interpolate(x, size=(size, size), mode="area")
-    return F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False).clamp(0, 1)
 
 
 def train_transforms(seed: int):

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import numpy as np
 from verticals.core.errors import InvalidInput
-from verticals.domains.medical.model.data import ImageSet, load_npz_split, resize_batch
+from verticals.domains.medical.model.data import ImageSet, load_npz_split
 from verticals.domains.medical.model.inference import Classifier
 from verticals.domains.medical.model.metrics import accuracy, roc_auc
+from verticals.domains.medical.model.preprocess import preprocess
 from verticals.domains.medical.model.tasks import TaskSpec, get_task
 
 LABELS_FILE = "labels.csv"
@@ -60,7 +61,7 @@ def load_folder(folder: Path, task: TaskSpec, size: int) -> ImageSet:
             if folder.resolve() not in path.parents or not path.is_file():
                 raise InvalidInput(f"{row['file']!r} is not a file inside {folder}")
             image = _load_image(path)
-            images.append(resize_batch(image[None, None], size)[0].numpy())
+            images.append(preprocess(image, size))
             labels.append(_parse_label(row["label"], task))
     if not images:
         raise InvalidInput(f"{LABELS_FILE} lists no files")

@@ -13,8 +13,8 @@ from verticals.core.errors import InvalidInput
 from verticals.core.registry import ModelCard
 from verticals.core.training import load_weights
 from verticals.domains.medical.model.artifacts import ModelExtra
-from verticals.domains.medical.model.data import resize_batch
 from verticals.domains.medical.model.networks import MedicalNet, ProbabilityNet, build_network
+from verticals.domains.medical.model.preprocess import preprocess_batch
 from verticals.domains.medical.model.tasks import TaskSpec, get_task
 
 PREDICT_CHUNK = 256
@@ -25,7 +25,7 @@ class Classifier:
     """One model version of one task, on CPU.
 
     ``predict`` takes float32 ``[N, 1, H, W]`` (or ``[N, H, W]``) in [0, 1], any H and W: images
-    are resized to ``input_size`` × ``input_size`` (aspect ratio not kept) inside. It returns the
+    not at the input size go through the task's one preprocessing chain (``model.preprocess``). It returns the
     positive-class probability ``[N]`` (``spec.positive_label``); ``threshold`` turns it into a
     label. Prediction is thread-safe; Grad-CAM is serialised by a lock.
     """
@@ -68,7 +68,7 @@ class Classifier:
         low, high = float(arr.min()), float(arr.max())
         if low < -RANGE_TOLERANCE or high > 1 + RANGE_TOLERANCE:
             raise InvalidInput(f"pixel values must be in [0, 1], got [{low:.3g}, {high:.3g}]")
-        return resize_batch(np.clip(arr, 0, 1).astype(np.float32), self.input_size)
+        return torch.from_numpy(preprocess_batch(np.clip(arr, 0, 1), self.input_size))
 
     @torch.inference_mode()
     def predict(self, images: np.ndarray) -> np.ndarray:

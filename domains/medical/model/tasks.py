@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
@@ -24,6 +26,14 @@ class TaskSpec(BaseModel):
         if self.positive_label not in self.labels:
             raise ValueError(f"positive_label {self.positive_label!r} not in labels {self.labels}")
         return self
+
+    def preprocess(self, image: Any, size: int | None = None) -> Any:
+        """``[H, W]`` or ``[1, H, W]`` in [0, 1] → ``[1, S, S]`` float32: the task's one
+        preprocessing chain (training, evaluation and serving all use it); ``size`` defaults to
+        the task's input size (a model version may carry its own)."""
+        from verticals.domains.medical.model.preprocess import preprocess
+
+        return preprocess(image, size or self.input_size)
 
     @property
     def positive_index(self) -> int:

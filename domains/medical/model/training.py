@@ -32,7 +32,6 @@ from verticals.domains.medical.model.data import (
     carve_validation,
     default_data_file,
     load_npz_split,
-    resize_batch,
     train_transforms,
 )
 from verticals.domains.medical.model.metrics import (
@@ -42,6 +41,7 @@ from verticals.domains.medical.model.metrics import (
     roc_auc,
 )
 from verticals.domains.medical.model.networks import MedicalNet, NetworkSpec, build_network
+from verticals.domains.medical.model.preprocess import preprocess_batch
 from verticals.domains.medical.model.tasks import TASKS, TaskSpec, get_task
 
 WORKER = "verticals.domains.medical.model.training:distributed_worker"
@@ -169,7 +169,7 @@ class _WeightAverager:
 def _resized(data: ImageSet, size: int) -> ImageSet:
     if data.images.shape[-1] == size and data.images.shape[-2] == size:
         return data
-    return ImageSet(resize_batch(data.images, size).numpy(), data.labels)
+    return ImageSet(preprocess_batch(data.images, size), data.labels)
 
 
 def train_task(

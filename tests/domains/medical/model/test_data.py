@@ -10,10 +10,10 @@ from verticals.domains.medical.model.data import (
     as_unit_float,
     carve_validation,
     load_npz_split,
-    resize_batch,
     train_transforms,
 )
 from verticals.domains.medical.model.metrics import accuracy, choose_threshold, roc_auc
+from verticals.domains.medical.model.preprocess import preprocess_batch
 from verticals.domains.medical.model.tasks import TASKS, TaskSpec
 
 
@@ -50,8 +50,8 @@ def test_as_unit_float_and_resize():
     assert rgb.shape == (2, 1, 4, 4)
     with pytest.raises(InvalidInput):
         as_unit_float(np.zeros((4, 4)))
-    assert resize_batch(np.ones((1, 1, 100, 60), np.float32), 28).shape == (1, 1, 28, 28)
-    up = resize_batch(np.ones((1, 1, 10, 10), np.float32), 28)
+    assert preprocess_batch(np.ones((1, 1, 100, 60), np.float32), 28).shape == (1, 1, 28, 28)
+    up = preprocess_batch(np.ones((1, 1, 10, 10), np.float32), 28)
     assert up.shape == (1, 1, 28, 28) and float(up.max()) <= 1.0
 
 
