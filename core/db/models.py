@@ -1,4 +1,5 @@
-"""Core tables: API keys, the prediction record (audit) and model versions."""
+"""Core tables: API keys, the prediction record (audit), model versions and their derived
+artifacts."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     DateTime,
     Float,
     ForeignKey,
@@ -71,4 +73,25 @@ class ModelVersionRow(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     card: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class DerivedArtifactRow(Base):
+    """A file made from a model version (ONNX export, quantized variant, cache, reference
+    profile), registered with its sha256 like the version's own artifact: one per (version, kind).
+    """
+
+    __tablename__ = "derived_artifacts"
+    __table_args__ = (
+        UniqueConstraint("model_version_id", "kind", name="uq_derived_artifact_kind"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model_version_id: Mapped[int] = mapped_column(
+        ForeignKey("model_versions.id", ondelete="CASCADE")
+    )
+    kind: Mapped[str] = mapped_column(String(120))
+    path: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64))
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -11,8 +10,9 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from verticals.core.db.models import ModelVersionRow
-from verticals.core.errors import Conflict, IntegrityError, InvalidInput, NotFound
+from verticals.core.errors import Conflict, InvalidInput, NotFound
 from verticals.core.registry.cards import ModelCard
+from verticals.core.registry.integrity import file_sha256, load_verified
 
 Stage = Literal["staging", "production", "archived"]
 STAGES: tuple[Stage, ...] = ("staging", "production", "archived")
@@ -35,14 +35,6 @@ class ModelVersion(BaseModel):
     @property
     def ref(self) -> str:
         return f"{self.domain}/{self.name}:{self.version}"
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _public(row: ModelVersionRow) -> ModelVersion:
@@ -193,14 +185,8 @@ def promote(
 
 
 def verified_artifact(version: ModelVersion) -> Path:
-    """The artifact's path, after checking its sha256 against the registry. Refuses a mismatch."""
-    path = Path(version.artifact_path)
-    if not path.is_file():
-        raise IntegrityError(f"artifact of {version.ref} is missing at {path}")
-    actual = file_sha256(path)
-    if actual != version.sha256:
-        raise IntegrityError(
-            f"artifact of {version.ref} failed its sha256 check; refusing to load it",
-            {"expected": version.sha256, "actual": actual, "path": str(path)},
-        )
-    return path
+    """The artifact's path, after checking its sha256 against the registry (IntegrityError on a
+    missing file or a mismatch)."""
+    return load_verified(
+        Path(version.artifact_path), version.sha256, what=f"artifact of {version.ref}"
+    )
