@@ -469,7 +469,13 @@ def _grayscale_pipeline(frame: np.ndarray, ds: object) -> tuple[np.ndarray, np.n
         pixels = _apply_window(values, window, _flag(ds, "VOILUTFunction") or "LINEAR")
     else:
         pixels = _apply_voi_lut_sequence(values, frame, ds)
-        if pixels is None:
+        if pixels is None and _is_plain_8bit(ds):
+            # an 8-bit image without VOI (a scanned film, a secondary capture of a JPEG, the
+            # MedMNIST training pictures) is already for display: stretching it to its own
+            # min..max would show the network a contrast it never saw in training
+            window = Window(center=127.5, width=256.0)
+            pixels = values / 255.0
+        elif pixels is None:
             low, high = float(values.min()), float(values.max())
             window = Window(center=(low + high) / 2.0, width=max(high - low, 1.0))
             pixels = (values - low) / (high - low) if high > low else np.zeros_like(values)
@@ -483,6 +489,18 @@ def _grayscale_pipeline(frame: np.ndarray, ds: object) -> tuple[np.ndarray, np.n
         values.astype(np.float32),
         window,
     )
+
+
+def _is_plain_8bit(ds: object) -> bool:
+    """Unsigned pixels of at most 8 stored bits with no rescale: values are display levels."""
+    try:
+        bits = int(getattr(ds, "BitsStored", 0) or 0)
+        signed = int(getattr(ds, "PixelRepresentation", 0) or 0)
+        slope = float(getattr(ds, "RescaleSlope", 1) or 1)
+        intercept = float(getattr(ds, "RescaleIntercept", 0) or 0)
+    except (TypeError, ValueError):
+        return False
+    return 0 < bits <= 8 and signed == 0 and slope == 1.0 and intercept == 0.0
 
 
 def _finite(array: np.ndarray) -> np.ndarray:

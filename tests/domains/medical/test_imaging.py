@@ -205,3 +205,18 @@ def test_headerless_dicom_is_read_but_random_bytes_are_not(dataset_factory):
         decode_bytes(bytes(range(256)) * 8)
     with pytest.raises(InvalidInput):
         decode_bytes(io.BytesIO(b"").getvalue())
+
+
+def test_eight_bit_without_voi_keeps_its_levels_like_a_png(dataset_factory, png_factory):
+    """No window, 8 bits: the stored levels are display levels (not stretched to min..max), so
+    the DICOM and the PNG of one picture reach the model as the same pixels."""
+    levels = np.random.default_rng(3).integers(40, 200, size=(32, 32)).astype(np.uint8)
+    ds = dataset_factory(levels, bits=8)
+    for keyword in ("WindowCenter", "WindowWidth"):
+        if keyword in ds:
+            delattr(ds, keyword)
+    decoded = decode_dataset(ds)
+    np.testing.assert_array_equal(decoded.pixels, levels / np.float32(255.0))
+    assert decoded.pixels.max() < 0.8  # not stretched
+    png = decode_bytes(png_factory(levels), "x.png")
+    np.testing.assert_array_equal(decoded.pixels, png.pixels)
