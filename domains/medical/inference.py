@@ -8,17 +8,21 @@ produced it.
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from verticals.core.errors import ModelUnavailable
+from verticals.core.errors import IntegrityError, ModelUnavailable
 from verticals.domains.medical import model_api
 from verticals.domains.medical.model.preprocess import centre_square, preprocess
 from verticals.domains.medical.settings import get_medical_settings
 
 __all__ = ["InferenceEngine", "Prediction", "centre_square", "model_input", "resize"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -48,13 +52,22 @@ def model_input(pixels: np.ndarray, size: int) -> np.ndarray:
 
 
 class InferenceEngine:
-    """Loaded classifiers and one micro-batcher per task. Thread-safe."""
+    """Loaded classifiers and one micro-batcher per task. Thread-safe.
+
+    A task whose model cannot be loaded or whose served graph fails its integrity check is
+    unavailable (ModelUnavailable, 503) and listed by :meth:`failures` (``/readyz``). A failed
+    graph is not tried again for ``graph_retry_s`` seconds (one integrity error in the log, not
+    one per request); :meth:`reload` forgets failures at once.
+    """
+
+    graph_retry_s: float = 30.0
 
     def __init__(self, loader: Callable[[str], model_api.ClassifierLike] | None = None) -> None:
         self._loader = loader
         self._classifiers: dict[str, model_api.ClassifierLike] = {}
         self._batchers: dict[str, object] = {}
         self._predictors: dict[str, Callable[[np.ndarray], np.ndarray]] = {}
+        self._failures: dict[str, tuple[str, float | None]] = {}  # why, when the graph failed
         self._lock = threading.Lock()
 
     def _load(self, task: str) -> model_api.ClassifierLike:
@@ -67,12 +80,13 @@ class InferenceEngine:
             if found is None:
                 try:
                     found = self._load(task)
-                except ModelUnavailable:
+                except ModelUnavailable as exc:
+                    self._failures[task] = (exc.message, None)
                     raise
                 except Exception as exc:  # noqa: BLE001 - missing weights, bad sha256...
-                    raise ModelUnavailable(
-                        f"the medical/{task} model could not be loaded ({type(exc).__name__})"
-                    ) from exc
+                    why = f"the medical/{task} model could not be loaded ({type(exc).__name__})"
+                    self._failures[task] = (why, None)
+                    raise ModelUnavailable(why) from exc
                 self._classifiers[task] = found
             return found
 
@@ -80,12 +94,18 @@ class InferenceEngine:
         with self._lock:
             return {task: clf.version for task, clf in self._classifiers.items()}
 
+    def failures(self) -> dict[str, str]:
+        """Task → why it is unavailable (load or integrity failures not yet recovered)."""
+        with self._lock:
+            return {task: why for task, (why, _) in self._failures.items()}
+
     def reload(self, task: str | None = None) -> None:
         """Forget loaded models (all, or one task): the next request loads production anew."""
         with self._lock:
-            for name in [task] if task else list(self._classifiers):
+            for name in [task] if task else list({*self._classifiers, *self._failures}):
                 self._classifiers.pop(name, None)
                 self._predictors.pop(name, None)
+                self._failures.pop(name, None)
 
     def input_size(self, task: str) -> int:
         clf = self.classifier(task)
@@ -120,17 +140,39 @@ class InferenceEngine:
         clf = self.classifier(task)
         with self._lock:
             found = self._predictors.get(task)
+            why, failed_at = self._failures.get(task, ("", None))
         if found is not None:
             return found
+        if failed_at is not None and time.monotonic() - failed_at < self.graph_retry_s:
+            raise ModelUnavailable(why)
         found = clf.predict
         if get_medical_settings().runtime == "onnx" and hasattr(clf, "torch_module"):
             from verticals.domains.medical.onnx_runtime import onnx_predictor
 
-            found = onnx_predictor(clf)
+            try:
+                found = onnx_predictor(clf)
+            except (IntegrityError, ModelUnavailable) as exc:
+                raise self._graph_failed(task, exc) from exc
         with self._lock:
+            self._failures.pop(task, None)
             if self._classifiers.get(task) is not clf:  # reloaded meanwhile: do not cache
                 return found
             return self._predictors.setdefault(task, found)
+
+    def _graph_failed(self, task: str, exc: Exception) -> ModelUnavailable:
+        """Record why ``task``'s served graph is unusable; the 503 says so without file paths."""
+        if isinstance(exc, IntegrityError):
+            why = (
+                f"the medical/{task} model's ONNX graph failed its integrity check; it is not "
+                "served (operators: `verticals models verify`)"
+            )
+            log.error("integrity failure: medical/%s is unavailable: %s", task, exc)
+        else:
+            why = f"the medical/{task} model's ONNX graph could not be loaded"
+            log.error("medical/%s is unavailable: %s", task, exc)
+        with self._lock:
+            self._failures[task] = (why, time.monotonic())
+        return ModelUnavailable(why)
 
     def _predict_batch(self, task: str, items: list[np.ndarray]) -> list[Prediction]:
         clf = self.classifier(task)
@@ -141,7 +183,7 @@ class InferenceEngine:
 
     def predict(self, task: str, image: np.ndarray) -> Prediction:
         """``image``: ``[1, S, S]`` float32 in [0, 1] at the task's input size."""
-        self.classifier(task)  # load (or fail with 503) before queueing
+        self.predictor(task)  # load, verify and export (or fail with 503) before queueing
         return self._batcher(task).submit_sync(image)
 
     def gradcam(self, task: str, image: np.ndarray) -> np.ndarray:

@@ -78,23 +78,34 @@ class MedicalDomain(Domain):
         return ",".join(f"{task}={version}" for task, version in sorted(versions.items()))
 
     def setup(self) -> None:
-        """Load every task's production classifier (sha256-checked) so the first request is fast."""
+        """Load every task's production classifier (sha256-checked) so the first request is fast.
+
+        A task that fails (weights or ONNX graph failing their sha256 check) stays unavailable
+        (503) while the others serve; :meth:`status` names it, so ``/readyz`` answers 503."""
+        from verticals.core.errors import ModelUnavailable
         from verticals.domains.medical.imaging import quiet_pydicom
 
         quiet_pydicom()
         engine = self.engine()
         engine.reload()
         for task in model_api.tasks():
-            engine.predictor(task)  # loads, exports to ONNX once (cached) and warms up
+            try:
+                engine.predictor(task)  # loads, exports to ONNX once (registered) and warms up
+            except ModelUnavailable:
+                continue  # logged and recorded by the engine; status() reports it
 
     def status(self) -> DomainStatus:
+        failures = self._engine.failures() if self._engine is not None else {}
         loaded = self._engine.loaded() if self._engine is not None else {}
+        loaded = {t: v for t, v in loaded.items() if t not in failures}
         tasks = sorted(model_api.tasks())
         missing = [t for t in tasks if t not in loaded]
         version = ",".join(f"{t}={v}" for t, v in sorted(loaded.items())) or None
         detail = "loaded: " + (version or "none")
-        if missing:
-            detail += f"; not loaded: {','.join(missing)}"
+        for task, why in sorted(failures.items()):
+            detail += f"; unavailable: medical/{task}: {why}"
+        if not_loaded := [t for t in missing if t not in failures]:
+            detail += f"; not loaded: {','.join(not_loaded)}"
         return DomainStatus(ready=not missing, model_version=version, detail=detail)
 
     def commands(self) -> Mapping[str, Callable[..., Any]]:

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from verticals.core.errors import InvalidInput
-from verticals.core.registry import ModelCard
+from verticals.core.registry import ModelCard, ModelVersion
 from verticals.core.training import load_weights
 from verticals.domains.medical.model.artifacts import ModelExtra
 from verticals.domains.medical.model.networks import MedicalNet, ProbabilityNet, build_network
@@ -29,6 +29,8 @@ class Classifier:
     positive-class probability ``[N]`` (``spec.positive_label``); ``threshold`` turns it into a
     label. Prediction is thread-safe; Grad-CAM is serialised by a lock.
     """
+
+    registry_version: ModelVersion | None = None  # set when loaded from the registry
 
     def __init__(
         self,

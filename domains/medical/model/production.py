@@ -62,7 +62,9 @@ def ensure_production_models() -> dict[str, str]:
 def classifier_from_version(version: ModelVersion) -> Classifier:
     weights = verified_artifact(version)  # sha256 checked on every load
     extra = ModelExtra.model_validate(version.extra)
-    return Classifier(extra, weights, version.version, version.card)
+    classifier = Classifier(extra, weights, version.version, version.card)
+    classifier.registry_version = version  # derived artifacts (ONNX export) register under it
+    return classifier
 
 
 def load_classifier(task: str, version: str | None = None) -> Classifier:
