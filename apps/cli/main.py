@@ -138,6 +138,57 @@ def _models_app() -> typer.Typer:
             promoted = promote(session, domain=domain, name=name, version=version, stage=stage)  # type: ignore[arg-type]
         console.print(f"{promoted.ref} is now {promoted.stage}")
 
+    @app.command("verify")
+    def verify_cmd(
+        domain: Annotated[str | None, typer.Option("--domain")] = None,
+        as_json: Annotated[bool, typer.Option("--json")] = False,
+    ) -> None:
+        """Check the sha256 of every registered artifact and derived artifact (ONNX exports,
+        variants, profiles). Exit status 1 when any is missing or differs."""
+        from verticals.core.db import session_scope
+        from verticals.core.registry import verify_registry
+
+        with session_scope() as session:
+            checks = verify_registry(session, domain=domain)
+        failed = [c for c in checks if not c.ok]
+        if as_json:
+            print(json.dumps([c.model_dump(mode="json") for c in checks]))
+        else:
+            table = Table("model", "kind", "status", "path")
+            for c in checks:
+                status = "ok" if c.ok else f"[red]{c.status}[/red]"
+                table.add_row(c.model, c.kind, status, c.path)
+            console.print(table)
+            console.print(f"{len(checks) - len(failed)} ok, {len(failed)} failing")
+        if failed:
+            raise typer.Exit(1)
+
+    @app.command("forget-derived")
+    def forget_derived_cmd(
+        model: Annotated[str, typer.Argument(help="<domain>/<name>")],
+        version: Annotated[str, typer.Argument()],
+        kind: Annotated[str, typer.Argument(help="e.g. onnx")],
+        delete_file: Annotated[bool, typer.Option("--delete-file")] = False,
+    ) -> None:
+        """Drop a derived artifact's registration (after `models verify` showed it failing); its
+        producer makes and registers it afresh from the verified model version on next use."""
+        from pathlib import Path
+
+        from verticals.core.db import session_scope
+        from verticals.core.errors import InvalidInput, NotFound
+        from verticals.core.registry import forget_derived, get_version
+
+        domain, _, name = model.partition("/")
+        if not name:
+            raise InvalidInput("model must be written <domain>/<name>")
+        with session_scope() as session:
+            removed = forget_derived(session, get_version(session, domain, name, version), kind)
+        if removed is None:
+            raise NotFound(f"{model}:{version} has no registered {kind!r} artifact")
+        if delete_file:
+            Path(removed.path).unlink(missing_ok=True)
+        console.print(f"forgot {removed.what} ({removed.path})")
+
     return app
 
 

@@ -74,3 +74,34 @@ def test_db_downgrade_and_upgrade(db):
     assert "api_keys" not in table_names()
     _run("db", "upgrade")
     assert "api_keys" in table_names()
+
+
+def test_models_verify_names_failing_artifacts_and_forget_derived_recovers(db, tmp_path):
+    from verticals.core.db import session_scope
+    from verticals.core.registry import register, register_derived
+
+    weights, graph = tmp_path / "w.bin", tmp_path / "g.onnx"
+    weights.write_bytes(b"weights")
+    graph.write_bytes(b"graph")
+    with session_scope() as session:
+        version = register(session, domain="d", name="m", version="1", artifact_path=weights)
+        register_derived(session, version, "onnx", graph)
+    checks = json.loads(_run("models", "verify", "--json").stdout.strip().splitlines()[-1])
+    assert {(c["kind"], c["status"]) for c in checks} == {("model", "ok"), ("onnx", "ok")}
+
+    graph.write_bytes(b"graph, edited")
+    result = runner.invoke(build_cli(), ["models", "verify", "--json"])
+    assert result.exit_code == 1
+    checks = json.loads(result.stdout.strip().splitlines()[-1])
+    assert {(c["model"], c["kind"], c["status"]) for c in checks} == {
+        ("d/m:1", "model", "ok"),
+        ("d/m:1", "onnx", "mismatch"),
+    }
+    assert "1 failing" in runner.invoke(build_cli(), ["models", "verify"]).stdout
+
+    _run("models", "forget-derived", "d/m", "1", "onnx", "--delete-file")
+    assert not graph.exists()
+    checks = json.loads(_run("models", "verify", "--json").stdout.strip().splitlines()[-1])
+    assert [c["kind"] for c in checks] == ["model"]
+    result = runner.invoke(build_cli(), ["models", "forget-derived", "d/m", "1", "onnx"])
+    assert result.exit_code != 0 and "no registered" in str(result.exception)
