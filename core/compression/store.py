@@ -1,8 +1,10 @@
 """Storing a compression report with its model version.
 
-The parent version gets ``extra["compression"]`` (the whole report). Each ONNX variant that was
-measured becomes its own registered version ``"<parent>+<variant>"`` (stage ``staging``) with
-``extra["metric_drop"]`` and ``extra["max_metric_drop"]``, so that
+The parent version gets ``extra["compression"]`` (the whole report), and every variant file
+becomes a derived artifact of it (kind ``"compressed:<variant>"``, with its sha256), so it is
+opened only through the verifying loader and ``verticals models verify`` checks it. Each ONNX
+variant that was measured also becomes its own registered version ``"<parent>+<variant>"``
+(stage ``staging``) with ``extra["metric_drop"]`` and ``extra["max_metric_drop"]``, so that
 :func:`verticals.core.registry.promote` refuses to promote a variant that lost too much.
 """
 
@@ -16,7 +18,14 @@ from sqlalchemy.orm import Session
 from verticals.core.compression.report import CompressionReport
 from verticals.core.compression.resolve import split_model
 from verticals.core.errors import InvalidInput
-from verticals.core.registry import ModelVersion, get_version, register
+from verticals.core.registry import ModelVersion, get_version, register, register_derived
+
+DERIVED_PREFIX = "compressed:"
+
+
+def derived_kind(variant: str) -> str:
+    """The derived-artifact kind of a compression variant's file."""
+    return f"{DERIVED_PREFIX}{variant}"
 
 
 def variant_version(parent: str, variant: str) -> str:
@@ -41,11 +50,13 @@ def store_report(
     max_metric_drop: float | None = None,
     copy_to: Path | None = None,
 ) -> list[ModelVersion]:
-    """Attach ``report`` to its parent version and register its ONNX variants.
+    """Attach ``report`` to its parent version, register every variant file as a derived
+    artifact of it and (``register_variants``) each ONNX variant as a version.
 
     ``max_metric_drop`` overrides the report's tolerance. Artifacts outside ``copy_to`` are
     copied there first (the registry must point at files that stay). Re-running replaces the
-    parent's report; variants already registered are left as they are.
+    parent's report and its derived artifacts; variant versions already registered are left as
+    they are.
     """
     from verticals.core.db.models import ModelVersionRow
 
@@ -63,6 +74,16 @@ def store_report(
     )
     row.extra = {**(row.extra or {}), "compression": report.model_dump(mode="json")}
     session.flush()
+    files: dict[str, Path] = {}
+    for variant in report.variants:
+        if variant.path is None:
+            continue
+        path = Path(variant.path)
+        if copy_to is not None and path.parent.resolve() != copy_to.resolve():
+            copy_to.mkdir(parents=True, exist_ok=True)
+            path = Path(shutil.copy2(path, copy_to / path.name))
+        register_derived(session, parent, derived_kind(variant.name), path)
+        files[variant.name] = path
     registered: list[ModelVersion] = []
     if not register_variants:
         return registered
@@ -75,15 +96,12 @@ def store_report(
         )
     }
     for variant in report.variants:
-        if variant.format != "onnx" or variant.metric is None or variant.path is None:
+        path = files.get(variant.name)
+        if variant.format != "onnx" or variant.metric is None or path is None:
             continue
         version = variant_version(report.version, variant.name)
         if version in existing:
             continue
-        path = Path(variant.path)
-        if copy_to is not None and path.parent.resolve() != copy_to.resolve():
-            copy_to.mkdir(parents=True, exist_ok=True)
-            path = Path(shutil.copy2(path, copy_to / path.name))
         card = parent.card.model_copy(
             update={
                 "description": f"{variant.name} variant of {parent.ref}. {variant.notes}".strip(),

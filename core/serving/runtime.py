@@ -14,7 +14,6 @@ Example::
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import time
@@ -24,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
-from verticals.core.errors import IntegrityError, InvalidInput, ModelUnavailable
+from verticals.core.errors import InvalidInput, ModelUnavailable
 
 if TYPE_CHECKING:
     import onnxruntime as ort
@@ -272,17 +271,17 @@ def create_session(model: Path | bytes, options: RuntimeOptions | None = None) -
 
 
 def load_verified(version: ModelVersion, options: RuntimeOptions | None = None) -> OrtModel:
-    """Load a registered ONNX artifact after its sha256 check.
+    """Load a registered ONNX artifact after its sha256 check (IntegrityError on a mismatch).
 
-    The registry's :func:`verified_artifact` checks the file; the bytes handed to ONNX Runtime
-    are hashed again, so a file swapped between the check and the read is refused as well.
+    The bytes handed to ONNX Runtime are the bytes hashed by the registry's verifying loader
+    (:func:`~verticals.core.registry.read_verified`), so a file swapped between the check and
+    the read is refused as well.
     """
-    from verticals.core.registry import verified_artifact
+    from verticals.core.registry import read_verified
 
-    path = verified_artifact(version)
-    payload = path.read_bytes()
-    if hashlib.sha256(payload).hexdigest() != version.sha256:
-        raise IntegrityError(f"artifact of {version.ref} changed while being loaded")
+    payload = read_verified(
+        Path(version.artifact_path), version.sha256, what=f"artifact of {version.ref}"
+    )
     loaded = create_session(payload, options)
     loaded.source = version.ref
     return loaded

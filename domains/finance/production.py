@@ -9,11 +9,12 @@ from typing import Any
 
 from verticals.core.config import get_settings
 from verticals.core.db import session_scope
-from verticals.core.errors import Conflict, IntegrityError, ModelUnavailable
+from verticals.core.errors import Conflict, ModelUnavailable
 from verticals.core.registry import (
     ModelCard,
     ModelVersion,
     file_sha256,
+    load_verified,
     production_version,
     register,
     verified_artifact,
@@ -38,8 +39,9 @@ def ensure_production_model() -> str:
     if not MODEL_FILE.is_file() or not CARD_FILE.is_file():
         raise ModelUnavailable("the shipped finance model is missing from shared_models/finance")
     shipped = shipped_card()
-    if file_sha256(MODEL_FILE) != shipped["sha256"]:
-        raise IntegrityError("the shipped finance model does not match its model card's sha256")
+    load_verified(
+        MODEL_FILE, shipped["sha256"], what="the shipped finance model (its card's sha256)"
+    )
     card = ModelCard.model_validate(shipped["card"])
     settings = get_settings()
     settings.ensure_home()

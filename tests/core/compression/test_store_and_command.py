@@ -51,6 +51,29 @@ def test_report_is_stored_and_variants_registered(parent, report):
         assert len(list_versions(session, "testdomain", "tiny")) == 1 + len(registered)
 
 
+def test_every_variant_file_is_a_verified_derived_artifact(parent, report):
+    from verticals.core.compression.store import derived_kind
+    from verticals.core.db import session_scope
+    from verticals.core.errors import IntegrityError
+    from verticals.core.registry import file_sha256, list_derived, verified_derived
+
+    with session_scope() as session:
+        store_report(session, report)
+        derived = {d.kind: d for d in list_derived(session, parent)}
+    assert set(derived) == {derived_kind(v.name) for v in report.variants if v.path}
+    int8 = derived[derived_kind("onnx-int8")]
+    assert int8.sha256 == file_sha256(Path(report.variant("onnx-int8").path))
+    with session_scope() as session:
+        assert verified_derived(session, parent, int8.kind) == Path(int8.path)
+    original = Path(int8.path).read_bytes()
+    try:
+        Path(int8.path).write_bytes(original + b"\0")
+        with session_scope() as session, pytest.raises(IntegrityError):
+            verified_derived(session, parent, int8.kind)
+    finally:
+        Path(int8.path).write_bytes(original)  # the report fixture is shared
+
+
 def test_promotion_is_refused_past_the_tolerance(parent, report):
     from verticals.core.db import session_scope
     from verticals.core.registry import promote
