@@ -1,10 +1,23 @@
-"""Grad-CAM heatmaps for image classifiers, through MONAI's ``monai.visualize.GradCAM``."""
+"""Grad-CAM heatmaps for image classifiers, through MONAI's ``monai.visualize.GradCAM``.
+
+Orientation and scale. MONAI's default post-processing (``default_normalizer``) maps the map's
+*minimum* to 1 and its maximum to 0: it flips magnitudes, by design (see its docstring and
+Project-MONAI/tutorials#1796). Rendered with a colour map, that paints everything the model did
+*not* use in the hottest colour. We therefore take MONAI's raw map (``ReLU(Σ_k w_k A_k)``,
+bilinearly upsampled to the input size) and scale it ourselves, per image, by its peak:
+``1`` is where this image's evidence for the class is strongest, ``0`` is no positive evidence,
+and values in between keep their proportion to the peak. The minimum is not subtracted, so a
+map that is high everywhere stays high everywhere instead of being stretched into false
+contrast. A map with no positive evidence anywhere (all zeros after the ReLU) stays all zeros.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 import torch
 from torch import nn
+
+PEAK_EPS = 1e-12
 
 
 def last_conv_layer(model: nn.Module) -> str:
@@ -18,6 +31,23 @@ def last_conv_layer(model: nn.Module) -> str:
     return name
 
 
+def _unchanged(cam: torch.Tensor) -> torch.Tensor:
+    return cam
+
+
+def scale_to_peak(cam: np.ndarray) -> np.ndarray:
+    """``cam / cam.max()`` as float32 in [0, 1]; all zeros when the map has no positive value.
+
+    Non-finite values count as 0; negatives are clipped to 0.
+    """
+    out = np.asarray(cam, dtype=np.float64)
+    out = np.clip(np.where(np.isfinite(out), out, 0.0), 0.0, None)
+    peak = float(out.max()) if out.size else 0.0
+    if peak <= PEAK_EPS:
+        return np.zeros(out.shape, dtype=np.float32)
+    return np.clip(out / peak, 0.0, 1.0).astype(np.float32)
+
+
 def grad_cam(
     model: nn.Module,
     image: torch.Tensor,
@@ -28,7 +58,8 @@ def grad_cam(
     """Grad-CAM of ``class_index`` for one image.
 
     ``image``: ``[C, H, W]`` (or ``[1, C, H, W]``), already preprocessed as ``model`` expects.
-    Returns a float32 ``[H, W]`` map in [0, 1] (all zeros when the gradient vanishes).
+    Returns a float32 ``[H, W]`` map in [0, 1], scaled to this image's peak (see the module
+    docstring); all zeros when no location has positive evidence for the class.
     The model is put in eval mode; its parameters are left untouched.
     """
     from monai.visualize import GradCAM
@@ -45,16 +76,9 @@ def grad_cam(
     model.eval()
     try:
         device = next(model.parameters()).device
-        cam = GradCAM(nn_module=model, target_layers=layer)
+        cam = GradCAM(nn_module=model, target_layers=layer, postprocessing=_unchanged)
         with torch.enable_grad():
             heat = cam(image.to(device).float().requires_grad_(False), class_idx=class_index)
     finally:
         model.train(was_training)
-    out = heat.detach().float().cpu().numpy()[0, 0]
-    out = np.nan_to_num(out, nan=0.0, posinf=1.0, neginf=0.0)
-    low, high = float(out.min()), float(out.max())
-    if high - low > 1e-12:
-        out = (out - low) / (high - low)
-    else:
-        out = np.zeros_like(out)
-    return out.astype(np.float32)
+    return scale_to_peak(heat.detach().float().cpu().numpy()[0, 0])

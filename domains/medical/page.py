@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 AUTO = "auto (from the DICOM header)"
 SELECTED = "medical_selected_study"
+LEGEND_WIDTH = 320  # pixels of the heatmap's colour bar
 DISCLAIMER = (
     "Decision support for trained clinicians, not a diagnosis. Models trained on 28×28 "
     "MedMNIST images; see the model cards for intended use and limits."
@@ -190,10 +191,10 @@ def _render_study(service: StudyService, study_id: str) -> None:
         overlay = st.toggle("Grad-CAM overlay", value=True, key=f"ov_{study_id}")
         gray = apply_window(values, Window(center=center, width=width))
         st.image(_compose(gray, cam if overlay else None), clamp=True, width="stretch")
-        st.caption(
-            "Heatmap: Grad-CAM of the positive class over the centre square the model saw."
-            + (" " + " ".join(study.notes) if study.notes else "")
-        )
+        if overlay:
+            _render_legend(cam, study.positive_label)
+        if study.notes:
+            st.caption(" ".join(study.notes))
     with right:
         st.subheader(f"{study.task}: {study.predicted_label}")
         st.caption(
@@ -210,6 +211,14 @@ def _render_study(service: StudyService, study_id: str) -> None:
             mime="application/fhir+json",
             key=f"fhir_{study_id}",
         )
+
+
+def _render_legend(cam: np.ndarray, label: str) -> None:
+    """The heatmap's colour bar and what its colours mean (see ``overlay``'s docstring)."""
+    from verticals.domains.medical.overlay import legend_strip, legend_text
+
+    st.image(legend_strip(LEGEND_WIDTH))
+    st.caption(legend_text(cam, label))
 
 
 def _compose(gray: np.ndarray, cam: np.ndarray | None) -> np.ndarray:

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 from torch import nn
-from verticals.core.explain import grad_cam, last_conv_layer
+from verticals.core.explain import grad_cam, last_conv_layer, scale_to_peak
 
 
 def _net() -> nn.Module:
@@ -39,3 +39,41 @@ def test_grad_cam_rejects_bad_arguments():
         grad_cam(_net(), torch.zeros(2, 1, 8, 8))
     with pytest.raises(ValueError):
         grad_cam(_net(), torch.zeros(1, 8, 8), target_layer="nope")
+
+
+def _evidence_net(sign: float) -> nn.Module:
+    """Score = ``sign`` × mean of the image, through a 1×1 identity convolution ("0")."""
+    conv = nn.Conv2d(1, 1, 1, bias=False)
+    head = nn.Linear(1, 1, bias=False)
+    with torch.no_grad():
+        conv.weight.fill_(1.0)
+        head.weight.fill_(sign)
+    return nn.Sequential(conv, nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), head)
+
+
+def test_grad_cam_is_hot_where_the_evidence_is():
+    # the score grows with the bright patch only: the map must peak there and be cold elsewhere
+    # (MONAI's default post-processing flips this: 1 at the minimum, 0 at the maximum)
+    image = torch.zeros(1, 16, 16)
+    image[:, 4:8, 3:6] = 1.0
+    cam = grad_cam(_evidence_net(1.0), image, target_layer="0")
+    assert cam[4:8, 3:6].min() == pytest.approx(1.0)
+    assert cam[12:, 10:].max() == pytest.approx(0.0, abs=1e-6)
+    assert cam.mean() < 0.2
+
+
+def test_grad_cam_without_positive_evidence_is_empty():
+    # the patch lowers the score: nothing argues for the class, so nothing may light up
+    image = torch.zeros(1, 16, 16)
+    image[:, 4:8, 3:6] = 1.0
+    cam = grad_cam(_evidence_net(-1.0), image, target_layer="0")
+    assert cam.shape == (16, 16) and not cam.any()
+
+
+def test_scale_to_peak_keeps_proportions_and_zero():
+    np.testing.assert_allclose(scale_to_peak(np.array([0.0, 1.0, 2.0, 4.0])), [0, 0.25, 0.5, 1])
+    # a map high everywhere stays high everywhere: no min-max stretch into false contrast
+    np.testing.assert_allclose(scale_to_peak(np.array([3.0, 3.0, 4.0])), [0.75, 0.75, 1.0])
+    np.testing.assert_allclose(scale_to_peak(np.array([-1.0, np.nan, np.inf, 2.0])), [0, 0, 0, 1])
+    assert not scale_to_peak(np.zeros((3, 3))).any()
+    assert scale_to_peak(np.ones((2, 2))).dtype == np.float32

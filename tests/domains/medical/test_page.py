@@ -40,8 +40,11 @@ def test_page_upload_review_and_overlay(db):
     assert len(app.dataframe) == 1
     study_id = app.selectbox(key="medical_open").value
     assert app.slider(key=f"wl_{study_id}") and app.slider(key=f"ww_{study_id}")
+    # the overlay is on: its legend says what the colours mean; off: no heatmap caption
+    assert any("Grad-CAM for 'pneumonia'" in c.value for c in app.caption)
     app.toggle(key=f"ov_{study_id}").set_value(False)
     _run(app)
+    assert not any("Grad-CAM" in c.value for c in app.caption)
     app.slider(key=f"ww_{study_id}").set_value(50.0)
     _run(app)
 
