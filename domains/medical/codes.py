@@ -27,6 +27,8 @@ _FINDINGS = {
     "normal": Code("17621005", "SCT", "Normal"),
     "malignant": Code("363346000", "SCT", "Malignant neoplastic disease"),
     "normal_or_benign": Code("normal_or_benign", LOCAL_SCHEME, "Normal or benign"),
+    # the input was outside the model's scope: no label is claimed
+    "indeterminate": Code("82334004", "SCT", "Indeterminate"),
 }
 _PROCEDURES = {
     "pneumonia": Code("168731009", "SCT", "Chest X-ray"),

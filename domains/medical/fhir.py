@@ -102,6 +102,8 @@ def build_report(
             }
         )
     conclusion = f"AI ({model_version}): {predicted_label.replace('_', ' ')}"
+    if predicted_label == "indeterminate":
+        conclusion += " (input outside the model's scope: no finding claimed)"
     if review_label:
         if review_label == predicted_label:
             conclusion += "; confirmed by a clinician"

@@ -86,6 +86,15 @@ class DecodedImage:
         )
         return str(value).strip().upper() or None if value else None
 
+    @property
+    def photometric(self) -> str | None:
+        value = (
+            getattr(self.dataset, "PhotometricInterpretation", None)
+            if self.dataset is not None
+            else None
+        )
+        return str(value).strip().upper() or None if value else None
+
 
 def sniff(data: bytes) -> SourceKind | None:
     """The kind of upload by its magic bytes (None: not recognised)."""

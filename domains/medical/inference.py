@@ -186,6 +186,12 @@ class InferenceEngine:
         self.predictor(task)  # load, verify and export (or fail with 503) before queueing
         return self._batcher(task).submit_sync(image)
 
+    def ood_score(self, task: str, image: np.ndarray) -> float | None:
+        """Distance of ``image`` from the task model's training images / its calibrated cut
+        (above 1: out of distribution); None when the model version carries no profile."""
+        score = getattr(self.classifier(task), "ood_score", None)
+        return None if score is None else score(image)
+
     def gradcam(self, task: str, image: np.ndarray) -> np.ndarray:
         """Grad-CAM of the positive class, ``[S, S]`` in [0, 1]."""
         cam = np.asarray(self.classifier(task).gradcam(image), dtype=np.float32)

@@ -89,10 +89,21 @@ def _analyse(service: StudyService, data: bytes, name: str, task: str | None) ->
         st.error(f"Not analysed: {exc.message}")
         return
     st.session_state[SELECTED] = created.study_id
-    top = max(created.findings, key=lambda f: f.probability)
-    st.success(
-        f"Study {created.study_id[:8]} ({created.task}): {top.label} "
-        f"{top.probability:.1%} — open it in the worklist."
+    message = f"Study {created.study_id[:8]} ({created.task}): {_decision_text(created)}"
+    if created.in_scope:
+        st.success(message + " — open it in the worklist.")
+    else:
+        st.warning(message + " — " + " ".join(created.warnings))
+
+
+def _decision_text(study: Any) -> str:
+    """The finding as decided (threshold and scope), never the arg-max of the probabilities."""
+    if study.finding == "indeterminate":
+        return "indeterminate (outside the model's scope; no finding claimed)"
+    positive = next(f for f in study.findings if f.label == study.positive_label)
+    return (
+        f"{study.finding.replace('_', ' ')} (p({study.positive_label}) {positive.probability:.1%}, "
+        f"threshold {study.threshold:.2f})"
     )
 
 
@@ -137,7 +148,7 @@ def _render_worklist(service: StudyService) -> None:
                 "received": s.created_at.strftime("%Y-%m-%d %H:%M:%S"),
                 "task": s.task,
                 "status": s.status,
-                "model finding": s.predicted_label,
+                "model finding": s.finding,
                 "p(positive)": round(s.probability, 3),
                 "model": s.model_version,
             }
@@ -196,10 +207,12 @@ def _render_study(service: StudyService, study_id: str) -> None:
         if study.notes:
             st.caption(" ".join(study.notes))
     with right:
-        st.subheader(f"{study.task}: {study.predicted_label}")
+        st.subheader(f"{study.task}: {study.finding.replace('_', ' ')}")
         st.caption(
             f"model {study.model_version} · threshold {study.threshold:.2f} · {study.status}"
         )
+        for warning in study.warnings:
+            st.warning(warning)
         for finding in study.findings:
             st.progress(finding.probability, text=f"{finding.label}: {finding.probability:.1%}")
         _render_review(service, study)

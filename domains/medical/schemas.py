@@ -16,11 +16,30 @@ class Finding(BaseModel):
 
 
 class StudyCreated(BaseModel):
-    """The response to an upload."""
+    """The response to an upload: the decision, how it was reached, and the probabilities."""
 
     study_id: str
     task: str
-    findings: list[Finding]
+    finding: str = Field(
+        description="the decision to act on: the task label at the model's threshold, or "
+        "'indeterminate' when the input is outside the model's scope (see warnings)"
+    )
+    predicted_label: str = Field(
+        description="the model's label at its threshold, reported even when the finding is "
+        "indeterminate; not a decision on its own"
+    )
+    positive_label: str
+    threshold: float = Field(
+        description="probability of positive_label at or above which it is predicted"
+    )
+    in_scope: bool = Field(description="the input fits the task and its training distribution")
+    ood_score: float | None = Field(
+        None,
+        description="distance from the training images / the cut calibrated on validation "
+        "images (above 1: out of distribution); null when the model has no profile",
+    )
+    warnings: list[str] = Field(default_factory=list)
+    findings: list[Finding] = Field(description="probability of each label")
     model_version: str
     heatmap_url: str
 
@@ -54,9 +73,6 @@ class StudyOut(StudyCreated):
 
     status: StudyStatus
     created_at: datetime
-    predicted_label: str
-    positive_label: str
-    threshold: float
     source_kind: str
     modality: str | None
     body_part: str | None
@@ -76,6 +92,7 @@ class StudySummary(BaseModel):
     created_at: datetime
     task: str
     status: StudyStatus
+    finding: str
     predicted_label: str
     probability: float
     model_version: str

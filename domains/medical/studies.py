@@ -38,6 +38,7 @@ from verticals.domains.medical.schemas import (
     StudyStatus,
     StudySummary,
 )
+from verticals.domains.medical.scope import decide, fit_warnings
 from verticals.domains.medical.settings import get_medical_settings
 from verticals.domains.medical.storage import StudyFiles, files_for, files_from_row, save_array
 from verticals.domains.medical.tables import ReviewRow, StudyRow
@@ -73,13 +74,6 @@ def _findings(spec: Any, probability: float) -> list[Finding]:
     return [Finding(label=positive, probability=probability)]
 
 
-def _predicted_label(spec: Any, probability: float, threshold: float) -> str:
-    if probability >= threshold:
-        return spec.positive_label
-    others = [label for label in spec.labels if label != spec.positive_label]
-    return others[0] if len(others) == 1 else f"not_{spec.positive_label}"
-
-
 class StudyService:
     """Create, read and review studies. Stateless apart from the inference engine."""
 
@@ -110,20 +104,35 @@ class StudyService:
             tasks, requested=task, modality=decoded.modality, body_part=decoded.body_part
         )
         spec = tasks[task_name]
+        header = {  # what the upload says it is, read before de-identification drops it
+            "modality": decoded.modality,
+            "body_part": decoded.body_part,
+            "photometric": decoded.photometric,
+        }
         image_bytes, identity = self._deidentified_image(decoded, spec)
 
+        fit = fit_warnings(spec, **header)
         x = model_input(decoded.pixels, self.engine.input_size(task_name))
         prediction = self.engine.predict(task_name, x)
         cam = self.engine.gradcam(task_name, x)
+        ood_score = self.engine.ood_score(task_name, x)
         threshold = float(getattr(self.engine.classifier(task_name), "threshold", 0.5) or 0.5)
         probability = float(np.clip(prediction.probability, 0.0, 1.0))
         findings = _findings(spec, probability)
+        decision = decide(spec, probability, threshold, fit=fit, ood_score=ood_score)
 
         study_id = uuid.uuid4().hex
         files = files_for(study_id)
         created = StudyCreated(
             study_id=study_id,
             task=task_name,
+            finding=decision.finding,
+            predicted_label=decision.predicted_label,
+            positive_label=spec.positive_label,
+            threshold=threshold,
+            in_scope=decision.in_scope,
+            ood_score=None if ood_score is None else round(ood_score, 4),
+            warnings=decision.warnings,
             findings=findings,
             model_version=prediction.model_version,
             heatmap_url=links(study_id).heatmap,
@@ -141,7 +150,11 @@ class StudyService:
                         model_version=prediction.model_version,
                         positive_label=spec.positive_label,
                         probability=probability,
-                        predicted_label=_predicted_label(spec, probability, threshold),
+                        predicted_label=decision.predicted_label,
+                        finding=decision.finding,
+                        in_scope=decision.in_scope,
+                        ood_score=created.ood_score,
+                        warnings=decision.warnings,
                         threshold=threshold,
                         findings=[f.model_dump() for f in findings],
                         source_kind=decoded.kind,
@@ -255,6 +268,7 @@ class StudyService:
                     created_at=row.created_at,
                     task=row.task,
                     status=row.status,  # type: ignore[arg-type]
+                    finding=row.finding,
                     predicted_label=row.predicted_label,
                     probability=row.probability,
                     model_version=row.model_version,
@@ -284,7 +298,7 @@ class StudyService:
                 model_version=row.model_version,
                 study_uid=row.study_uid,
                 findings=list(row.findings),
-                predicted_label=row.predicted_label,
+                predicted_label=row.finding,
                 review_label=review.label if review else None,
                 review_comment=review.comment if review else None,
                 issued=_aware(review.created_at if review else row.created_at),
@@ -300,7 +314,7 @@ class StudyService:
                 row.task,
                 row.model_version,
                 list(row.findings),
-                row.predicted_label,
+                row.finding,
             )
         if files.sr.is_file():
             return files.sr.read_bytes()
@@ -408,14 +422,18 @@ def _study_out(row: StudyRow, review: ReviewRow | None) -> StudyOut:
     return StudyOut(
         study_id=row.id,
         task=row.task,
+        finding=row.finding,
+        predicted_label=row.predicted_label,
+        positive_label=row.positive_label,
+        threshold=row.threshold,
+        in_scope=row.in_scope,
+        ood_score=row.ood_score,
+        warnings=list(row.warnings or []),
         findings=[Finding.model_validate(f) for f in row.findings],
         model_version=row.model_version,
         heatmap_url=links(row.id).heatmap,
         status=row.status,  # type: ignore[arg-type]
         created_at=_aware(row.created_at),
-        predicted_label=row.predicted_label,
-        positive_label=row.positive_label,
-        threshold=row.threshold,
         source_kind=row.source_kind,
         modality=row.modality,
         body_part=row.body_part,

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 from verticals.core.errors import IntegrityError, NotFound
-from verticals.core.registry import ModelCard, file_sha256
+from verticals.core.registry import ModelCard, file_sha256, read_verified
 from verticals.domains.medical.model.networks import NetworkSpec
 
 DOMAIN = "medical"
@@ -36,6 +36,8 @@ class ShippedModel(BaseModel):
     sha256: str
     extra: ModelExtra
     card: ModelCard
+    ood_file: str | None = Field(None, description="out-of-distribution profile (model.ood)")
+    ood_sha256: str | None = None
 
 
 def shipped_dir() -> Path:
@@ -57,3 +59,11 @@ def shipped_model(task: str) -> tuple[ShippedModel, Path]:
             {"path": str(weights), "expected": shipped.sha256},
         )
     return shipped, weights
+
+
+def shipped_ood_profile(shipped: ShippedModel) -> bytes | None:
+    """The shipped OOD profile's bytes after their sha256 check (None: the card has none)."""
+    if not shipped.ood_file or not shipped.ood_sha256:
+        return None
+    path = shipped_dir() / shipped.ood_file
+    return read_verified(path, shipped.ood_sha256, what=f"shipped OOD profile of {shipped.task}")

@@ -14,6 +14,7 @@ from verticals.core.registry import ModelCard, ModelVersion
 from verticals.core.training import load_weights
 from verticals.domains.medical.model.artifacts import ModelExtra
 from verticals.domains.medical.model.networks import MedicalNet, ProbabilityNet, build_network
+from verticals.domains.medical.model.ood import OodProfile, layer_statistics
 from verticals.domains.medical.model.preprocess import preprocess_batch
 from verticals.domains.medical.model.tasks import TaskSpec, get_task
 
@@ -38,6 +39,7 @@ class Classifier:
         weights: Path,
         version: str,
         card: ModelCard | None = None,
+        ood: OodProfile | None = None,
     ) -> None:
         self.spec: TaskSpec = get_task(extra.task)
         self.task = self.spec.name
@@ -46,6 +48,7 @@ class Classifier:
         self.network = extra.network
         self.input_size = extra.network.input_size
         self.card = card
+        self.ood = ood
         self._net: MedicalNet = build_network(extra.network)
         load_weights(self._net, weights)
         self._net.eval()
@@ -97,6 +100,14 @@ class Classifier:
             align_corners=False,
         )[0, 0].clamp(0, 1)
         return up.numpy().astype(np.float32)
+
+    def ood_score(self, image: np.ndarray) -> float | None:
+        """Distance of ``image`` ``[1, H, W]`` from the training distribution / calibrated cut
+        (above 1: out of distribution); None when this version has no profile."""
+        if self.ood is None:
+            return None
+        x = self._prepare(np.asarray(image)[None]).numpy()
+        return float(self.ood.score(layer_statistics(self._net, x, self.ood.layers))[0])
 
     def torch_module(self) -> nn.Module:
         """A fresh eval-mode module: ``[N,1,S,S]`` in [0,1] → ``[N,1]`` positive probability."""

@@ -3,22 +3,35 @@
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
+from sqlalchemy.orm import Session
 from verticals.core.config import get_settings
 from verticals.core.db import session_scope
 from verticals.core.errors import ModelUnavailable
 from verticals.core.registry import (
     ModelVersion,
+    derived_artifact,
     get_version,
     production_version,
     promote,
+    read_verified,
     register,
+    register_derived,
     verified_artifact,
 )
 from verticals.core.registry.store import list_versions
-from verticals.domains.medical.model.artifacts import DOMAIN, ModelExtra, shipped_model
+from verticals.domains.medical.model.artifacts import (
+    DOMAIN,
+    ModelExtra,
+    shipped_model,
+    shipped_ood_profile,
+)
 from verticals.domains.medical.model.inference import Classifier
+from verticals.domains.medical.model.ood import OodProfile, load_profile_bytes
 from verticals.domains.medical.model.tasks import TASKS, get_task
+
+OOD_KIND = "ood-profile"
 
 
 def _register_shipped(session, task: str) -> ModelVersion:
@@ -31,7 +44,7 @@ def _register_shipped(session, task: str) -> ModelVersion:
     target = settings.artifacts_dir / DOMAIN / task / shipped.version / "model.safetensors"
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(weights, target)
-    return register(
+    version = register(
         session,
         domain=DOMAIN,
         name=task,
@@ -42,6 +55,21 @@ def _register_shipped(session, task: str) -> ModelVersion:
         stage="production",
         extra=shipped.extra.to_json(),
     )
+    _register_shipped_profile(session, version)
+    return version
+
+
+def _register_shipped_profile(session: Session, version: ModelVersion) -> None:
+    """Register the shipped OOD profile of a shipped version that has none registered yet."""
+    shipped, _ = shipped_model(version.name)
+    if shipped.version != version.version or derived_artifact(session, version, OOD_KIND):
+        return
+    profile = shipped_ood_profile(shipped)
+    if profile is None:
+        return
+    target = Path(version.artifact_path).with_name("ood.safetensors")
+    target.write_bytes(profile)
+    register_derived(session, version, OOD_KIND, target)
 
 
 def ensure_production_models() -> dict[str, str]:
@@ -55,14 +83,22 @@ def ensure_production_models() -> dict[str, str]:
             current = production_version(session, DOMAIN, task)
             if current is None:
                 current = _register_shipped(session, task)
+            else:  # registered by an earlier release that shipped no OOD profile
+                _register_shipped_profile(session, current)
             versions[task] = current.version
     return versions
 
 
-def classifier_from_version(version: ModelVersion) -> Classifier:
+def classifier_from_version(version: ModelVersion, session: Session | None = None) -> Classifier:
+    """The classifier of a registered version: weights and OOD profile sha256-checked."""
     weights = verified_artifact(version)  # sha256 checked on every load
     extra = ModelExtra.model_validate(version.extra)
-    classifier = Classifier(extra, weights, version.version, version.card)
+    if session is None:
+        with session_scope() as own:
+            ood = registered_ood_profile(own, version)
+    else:
+        ood = registered_ood_profile(session, version)
+    classifier = Classifier(extra, weights, version.version, version.card, ood=ood)
     classifier.registry_version = version  # derived artifacts (ONNX export) register under it
     return classifier
 
@@ -79,10 +115,21 @@ def load_classifier(task: str, version: str | None = None) -> Classifier:
                 )
         else:
             found = get_version(session, DOMAIN, task, version)
-    return classifier_from_version(found)
+        return classifier_from_version(found, session)
 
 
 def shipped_classifier(task: str) -> Classifier:
     """The shipped model of ``task`` straight from the package (no database), sha256-checked."""
     shipped, weights = shipped_model(task)
-    return Classifier(shipped.extra, weights, shipped.version, shipped.card)
+    profile = shipped_ood_profile(shipped)
+    ood = load_profile_bytes(profile) if profile is not None else None
+    return Classifier(shipped.extra, weights, shipped.version, shipped.card, ood=ood)
+
+
+def registered_ood_profile(session: Session, version: ModelVersion) -> OodProfile | None:
+    """The version's OOD profile (derived artifact ``ood-profile``), read through its sha256
+    check; None when the version has none (it is then served without the scope check)."""
+    found = derived_artifact(session, version, OOD_KIND)
+    if found is None:
+        return None
+    return load_profile_bytes(read_verified(Path(found.path), found.sha256, what=found.what))

@@ -18,6 +18,10 @@ class TaskSpec(BaseModel):
     input_size: int = Field(gt=0, description="the model's square input side in pixels")
     modalities: frozenset[str] = Field(description="DICOM Modality values this task fits")
     body_parts: frozenset[str] = Field(description="DICOM BodyPartExamined values it fits")
+    photometrics: frozenset[str] = Field(
+        frozenset(),
+        description="DICOM PhotometricInterpretation values it fits (empty: not checked)",
+    )
     description: str = ""
     dataset_file: str = Field(description="MedMNIST file name under the data folder")
 
@@ -49,6 +53,7 @@ TASKS: dict[str, TaskSpec] = {
         input_size=28,
         modalities=frozenset({"CR", "DX"}),
         body_parts=frozenset({"CHEST"}),
+        photometrics=frozenset({"MONOCHROME1", "MONOCHROME2"}),
         description="Pneumonia on a paediatric frontal chest X-ray (PneumoniaMNIST).",
         dataset_file="pneumoniamnist.npz",
     ),
@@ -59,6 +64,10 @@ TASKS: dict[str, TaskSpec] = {
         input_size=28,
         modalities=frozenset({"US"}),
         body_parts=frozenset({"BREAST"}),
+        # ultrasound is often stored in colour (RGB/YBR) although the picture is grey
+        photometrics=frozenset(
+            {"MONOCHROME2", "RGB", "YBR_FULL", "YBR_FULL_422", "YBR_RCT", "YBR_ICT"}
+        ),
         description="Malignant versus normal/benign breast ultrasound (BreastMNIST).",
         dataset_file="breastmnist.npz",
     ),

@@ -84,7 +84,11 @@ class FakeClassifier:
     version: str = "fake-1"
     input_size: int = 28
     threshold: float = 0.5
+    ood: float | None = 0.5  # what ood_score answers: in distribution unless a test says not
     batches: list[int] = field(default_factory=list)
+
+    def ood_score(self, image: np.ndarray) -> float | None:
+        return self.ood
 
     def predict(self, images: np.ndarray) -> np.ndarray:
         images = np.asarray(images)

@@ -29,7 +29,12 @@ def test_upload_dicom_returns_findings_and_links(medical_client, auth, dicom_fac
     response = _upload(medical_client, headers, dicom_factory())
     assert response.status_code == 201, response.text
     body = response.json()
-    assert set(body) == {"study_id", "task", "findings", "model_version", "heatmap_url"}
+    assert set(body) == {
+        "study_id", "task", "finding", "predicted_label", "positive_label", "threshold",
+        "in_scope", "ood_score", "warnings", "findings", "model_version", "heatmap_url",
+    }
+    assert body["in_scope"] is True and body["warnings"] == []
+    assert body["finding"] == body["predicted_label"] in {"normal", "pneumonia"}
     assert body["task"] == "pneumonia"  # CR + CHEST
     assert body["model_version"] == "fake-1"
     labels = {f["label"]: f["probability"] for f in body["findings"]}
@@ -357,3 +362,61 @@ def test_reviews_export_as_a_retraining_folder(medical_client, auth, dicom_facto
         (f"{ids[1]}.dcm", "normal"),
     ]
     assert load_image_file(tmp_path / "feedback" / rows[0]["file"]).shape == (40, 64)
+
+
+def test_answers_carry_the_decision_at_the_threshold_not_the_arg_max(
+    medical_client, auth, fake_models, png_factory
+):
+    """A borderline breast study: p(malignant) 0.40 is below one half but above the model's
+    threshold, so the finding is malignant although normal_or_benign has the larger share."""
+    fake_models["breast"].threshold = 0.32
+    headers = auth()
+    image = np.full((28, 28), round(0.40 * 255), dtype=np.uint8)
+    response = _upload(medical_client, headers, png_factory(image), name="b.png", task="breast")
+    assert response.status_code == 201, response.text
+    body = response.json()
+    probabilities = {f["label"]: f["probability"] for f in body["findings"]}
+    assert probabilities["normal_or_benign"] > probabilities["malignant"]
+    assert body["finding"] == body["predicted_label"] == "malignant"
+    assert body["threshold"] == pytest.approx(0.32) and body["positive_label"] == "malignant"
+
+    stored = medical_client.get(f"/v1/medical/studies/{body['study_id']}", headers=headers).json()
+    for key in ("finding", "predicted_label", "threshold", "in_scope", "warnings", "findings"):
+        assert stored[key] == body[key]
+    listing = medical_client.get("/v1/medical/studies", headers=headers).json()["studies"]
+    assert listing[0]["finding"] == "malignant"
+
+
+def test_a_header_that_does_not_fit_the_task_is_indeterminate(medical_client, auth, dicom_factory):
+    """A chest radiograph (CR, CHEST) sent as a breast ultrasound: no label is claimed."""
+    headers = auth()
+    response = _upload(medical_client, headers, dicom_factory(), task="breast")
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert body["finding"] == "indeterminate" and body["in_scope"] is False
+    assert body["predicted_label"] in {"malignant", "normal_or_benign"}
+    assert any("modality CR does not fit task 'breast'" in w for w in body["warnings"])
+    assert any("body part CHEST" in w for w in body["warnings"])
+    fhir = medical_client.get(
+        f"/v1/medical/studies/{body['study_id']}/report.fhir.json", headers=headers
+    ).json()
+    assert "indeterminate" in fhir["conclusion"]
+    sr = medical_client.get(f"/v1/medical/studies/{body['study_id']}/sr.dcm", headers=headers)
+    assert sr.status_code == 200 and b"82334004" in sr.content  # SNOMED CT Indeterminate
+
+
+def test_an_image_unlike_the_training_images_is_indeterminate(
+    medical_client, auth, fake_models, png_factory
+):
+    fake_models["pneumonia"].ood = 3.0
+    headers = auth()
+    noise = np.random.default_rng(0).integers(0, 256, size=(64, 64), dtype=np.uint8)
+    response = _upload(medical_client, headers, png_factory(noise), name="n.png", task="pneumonia")
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert body["finding"] == "indeterminate" and body["ood_score"] == pytest.approx(3.0)
+    assert any("unlike the training images" in w for w in body["warnings"])
+
+    fake_models["pneumonia"].ood = 0.9  # the same picture, now within the calibrated cut
+    again = _upload(medical_client, headers, png_factory(noise), name="n.png", task="pneumonia")
+    assert again.json()["finding"] in {"normal", "pneumonia"}

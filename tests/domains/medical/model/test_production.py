@@ -112,3 +112,18 @@ def test_evaluate_png_folder_matches_npz(db, tmp_path):
 
 def test_shipped_classifier_without_database():
     assert shipped_classifier("breast").spec.positive_label == "malignant"
+
+
+def test_registered_models_carry_their_verified_ood_profile(db):
+    from verticals.core.registry import derived_artifact, production_version
+
+    ensure_production_models()
+    assert load_classifier("breast").ood is not None
+    with session_scope() as session:
+        found = derived_artifact(session, production_version(session, "medical", "breast"),
+                                 "ood-profile")
+    assert found is not None
+    path = Path(found.path)
+    path.write_bytes(path.read_bytes()[:-8] + b"tampered")  # e.g. a cut moved to let all in
+    with pytest.raises(IntegrityError):
+        load_classifier("breast")
