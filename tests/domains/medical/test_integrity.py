@@ -7,6 +7,8 @@ model_version "0.1.0". Now the edited graph fails its sha256 check: the model is
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from verticals.core.db import session_scope
@@ -36,6 +38,10 @@ def _onnx_path(task: str):
     with session_scope() as session:
         version = production_version(session, "medical", task)
         return Path(derived_artifact(session, version, "onnx").path)
+
+
+def _probability(response) -> float:
+    return {f["label"]: f["probability"] for f in response.json()["findings"]}["pneumonia"]
 
 
 def _medical_status(client) -> tuple[int, dict]:
@@ -82,3 +88,22 @@ def test_edited_onnx_graph_makes_the_model_unavailable(client, make_key, dicom_f
         code, status = _medical_status(restarted)
         assert code == 503 and "unavailable: medical/pneumonia" in status["detail"]
         assert "medical/breast" not in status["detail"]
+
+    # the operator's recovery: verify names it, forget-derived drops it, the graph is re-made
+    # from the verified weights on the next load and serves the original probability again
+    from typer.testing import CliRunner
+    from verticals.apps.cli.main import build_cli
+
+    cli = CliRunner()
+    verify = cli.invoke(build_cli(), ["models", "verify", "--json"])
+    assert verify.exit_code == 1
+    failing = [c for c in json.loads(verify.stdout.splitlines()[-1]) if c["status"] != "ok"]
+    version = served.json()["model_version"]
+    assert [(c["model"], c["kind"]) for c in failing] == [(f"medical/pneumonia:{version}", "onnx")]
+    forget = ["models", "forget-derived", "medical/pneumonia", version, "onnx", "--delete-file"]
+    assert cli.invoke(build_cli(), forget).exit_code == 0
+    domain.engine().graph_retry_s = 0.0  # no need to wait out the retry pause
+    again = _upload(client, headers, pneumonia)
+    assert again.status_code == 201, again.text
+    assert _probability(again) == pytest.approx(_probability(served), abs=1e-5)
+    assert _medical_status(client)[0] == 200
