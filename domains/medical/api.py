@@ -15,6 +15,9 @@ from starlette.concurrency import run_in_threadpool
 from verticals.core.auth import Principal
 from verticals.core.errors import PayloadTooLarge
 from verticals.core.serving.deps import audit_context, require_scope
+from verticals.domains.medical import model_api
+from verticals.domains.medical.imaging import inspect_upload
+from verticals.domains.medical.routing import resolve_task
 from verticals.domains.medical.schemas import (
     ReviewIn,
     ReviewOut,
@@ -53,6 +56,22 @@ async def _read_limited(upload: UploadFile) -> bytes:
     return b"".join(chunks)
 
 
+def _check_before_decoding(data: bytes, task: str | None) -> None:
+    """Refuse what the form and the headers alone can refuse, before any pixel is decoded.
+
+    An unknown ``task`` is a 422 naming the field. Without a task, the upload's headers must
+    choose one (a PNG/JPEG cannot: 422); reading them also applies every size limit (413/415/
+    422, see ``imaging.inspect_upload``). With a task, those limits are applied by the decode
+    itself, still before its pixels are touched. Blocking: run it in a worker thread.
+    """
+    tasks = model_api.tasks()
+    if task is not None and task.strip():
+        resolve_task(tasks, requested=task, modality=None, body_part=None)
+        return
+    header = inspect_upload(data)
+    resolve_task(tasks, requested=None, modality=header.modality, body_part=header.body_part)
+
+
 def build_router(service_getter: Callable[[], StudyService]) -> APIRouter:
     router = APIRouter(tags=[DOMAIN])
 
@@ -73,6 +92,7 @@ def build_router(service_getter: Callable[[], StudyService]) -> APIRouter:
         idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
     ) -> StudyCreated:
         data = await _read_limited(file)
+        await run_in_threadpool(_check_before_decoding, data, task)
         ctx = audit_context(request, principal, DOMAIN)
         return await run_in_threadpool(
             service().create,

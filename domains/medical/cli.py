@@ -88,3 +88,23 @@ def evaluate_command(
             f"accuracy {result['accuracy']:.4f}, n={result['n']}"
         )
     print(json.dumps(result))
+
+
+def bench_command(
+    clients: Annotated[int, typer.Option("--clients", min=1, help="concurrent clients")] = 8,
+    seconds: Annotated[float, typer.Option("--seconds", min=1, help="how long to send")] = 60.0,
+    ordinary: Annotated[
+        bool, typer.Option("--ordinary/--no-ordinary", help="also send a demo DICOM in turn")
+    ] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="last line: one JSON object")] = False,
+) -> None:
+    """Hostile uploads against a live API server: PNG, deflate and zip bombs and oversized DICOM
+    headers from concurrent clients; reports the server's baseline and peak RSS and the status
+    codes (every bomb must get a 4xx, or a 503 while the decoders are busy)."""
+    from verticals.domains.medical.bench_uploads import run_upload_bench
+
+    result = run_upload_bench(
+        clients=clients, seconds=seconds, ordinary=ordinary, log=typer.echo
+    )
+    if as_json:
+        print(json.dumps(result))

@@ -303,11 +303,6 @@ def decode_dataset(ds: object) -> DecodedImage:
     settings = get_medical_settings()
     if not any(k in ds for k in ("PixelData", "FloatPixelData", "DoubleFloatPixelData")):
         raise InvalidInput("the DICOM file has no pixel data (not an image)")
-    if settings.reject_burned_in_annotation and _flag(ds, "BurnedInAnnotation") == "YES":
-        raise InvalidInput(
-            "the image has burned-in annotation (BurnedInAnnotation=YES); its pixels cannot be "
-            "de-identified by the basic profile, so it is refused"
-        )
     try:
         rows, cols = int(ds.Rows), int(ds.Columns)
         frames = int(getattr(ds, "NumberOfFrames", 1) or 1)

@@ -109,9 +109,9 @@ class MedicalDomain(Domain):
         return DomainStatus(ready=not missing, model_version=version, detail=detail)
 
     def commands(self) -> Mapping[str, Callable[..., Any]]:
-        from verticals.domains.medical.cli import evaluate_command, train_command
+        from verticals.domains.medical.cli import bench_command, evaluate_command, train_command
 
-        return {"train": train_command, "evaluate": evaluate_command}
+        return {"train": train_command, "evaluate": evaluate_command, "bench": bench_command}
 
     def migrations_dir(self) -> Path | None:
         return _HERE / "migrations"

@@ -20,8 +20,11 @@ class MedicalSettings(BaseSettings):
     max_zip_uncompressed_bytes: int = Field(1024 * 1024 * 1024, gt=0)
     reject_burned_in_annotation: bool = Field(
         True,
-        description="refuse images flagged BurnedInAnnotation=YES: pixels are not cleaned, so "
-        "the basic profile could not be honoured",
+        description="refuse uploaded DICOM whose pixels may show identifiers (a 422): "
+        "BurnedInAnnotation=YES, or a secondary capture (SC SOP class, ConversionType, a "
+        "screen-capture ImageType) not flagged BurnedInAnnotation=NO. Pixels are not cleaned, so "
+        "the basic profile could not be honoured; a deployment that cleans pixels upstream opts "
+        "in with VERTICALS_MEDICAL_REJECT_BURNED_IN_ANNOTATION=false (see deid.py)",
     )
     display_max_side: int = Field(512, gt=16, description="stored display image, longest side")
     runtime: Literal["onnx", "torch"] = Field(

@@ -23,7 +23,14 @@ from verticals.core.audit import AuditContext, Outcome, audited, input_sha256, s
 from verticals.core.db import session_scope
 from verticals.core.errors import InvalidInput, NotFound, VerticalsError
 from verticals.domains.medical import model_api
-from verticals.domains.medical.deid import DUMMY_ID, DUMMY_NAME, UIDMapper, deidentify, load_key
+from verticals.domains.medical.deid import (
+    DUMMY_ID,
+    DUMMY_NAME,
+    UIDMapper,
+    deidentify,
+    load_key,
+    refuse_burned_in,
+)
 from verticals.domains.medical.imaging import DecodedImage, decode_bytes
 from verticals.domains.medical.inference import InferenceEngine, centre_square, model_input, resize
 from verticals.domains.medical.overlay import heatmap_png
@@ -99,6 +106,8 @@ class StudyService:
                 return StudyCreated.model_validate(previous)
 
         decoded = decode_bytes(data, filename)
+        if decoded.dataset is not None:  # an uploaded DICOM; our own PNG/JPEG wrapper is clean
+            refuse_burned_in(decoded.dataset)  # type: ignore[arg-type]
         tasks = model_api.tasks()
         task_name = resolve_task(
             tasks, requested=task, modality=decoded.modality, body_part=decoded.body_part

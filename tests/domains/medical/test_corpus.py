@@ -11,7 +11,21 @@ from pathlib import Path
 import pydicom
 import pytest
 
-pytestmark = pytest.mark.usefixtures("fake_models")
+pytestmark = pytest.mark.usefixtures("fake_models", "accept_burned_in")
+
+
+@pytest.fixture
+def accept_burned_in(monkeypatch):
+    """The corpus is mostly Secondary Captures without BurnedInAnnotation=NO, which a default
+    deployment refuses (422, see test_privacy); opting in sends them through de-identification
+    and storage too, which is what this test is for."""
+    from verticals.domains.medical.settings import reset_medical_settings
+
+    monkeypatch.setenv("VERTICALS_MEDICAL_REJECT_BURNED_IN_ANNOTATION", "false")
+    reset_medical_settings()
+    yield
+    monkeypatch.delenv("VERTICALS_MEDICAL_REJECT_BURNED_IN_ANNOTATION")
+    reset_medical_settings()
 
 DATA = Path(pydicom.__file__).parent / "data"  # test_files/, charset_files/, palettes/...
 TEST_FILES = DATA / "test_files"

@@ -184,11 +184,6 @@ def test_nan_float_pixels_are_refused(dataset_factory):
         decode_dataset(ds)
 
 
-def test_burned_in_annotation_is_refused(dataset_factory):
-    with pytest.raises(InvalidInput, match="burned-in"):
-        decode_dataset(dataset_factory(BurnedInAnnotation="YES"))
-
-
 def test_headerless_dicom_is_read_but_random_bytes_are_not(dataset_factory):
     from pydicom.filewriter import write_dataset
 

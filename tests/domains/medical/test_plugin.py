@@ -19,7 +19,7 @@ def test_discovered_through_the_entry_point(plugins):
     domain = plugins.domains["medical"]
     assert isinstance(domain, MedicalDomain)
     assert domain.name == "medical" and domain.title
-    assert set(domain.commands()) == {"train", "evaluate"}
+    assert set(domain.commands()) == {"train", "evaluate", "bench"}
     migrations = domain.migrations_dir()
     assert migrations is not None and (migrations / "medical_0001.py").is_file()
 
