@@ -29,12 +29,22 @@ from __future__ import annotations
 import io
 import warnings
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 from verticals.core.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
+from verticals.domains.medical.dicom_io import DicomFile
+from verticals.domains.medical.limits import (
+    BoundedStream,
+    Budget,
+    check_frame_pixels,
+    decode_slot,
+    frame_cost,
+    zip_directory_entries,
+)
 from verticals.domains.medical.settings import get_medical_settings
 
 SourceKind = Literal["dicom", "zip", "png", "jpeg"]
@@ -109,8 +119,58 @@ def sniff(data: bytes) -> SourceKind | None:
     return None
 
 
+@dataclass(frozen=True)
+class UploadHeader:
+    """What an upload's headers say, read without decoding a pixel (:func:`inspect_upload`)."""
+
+    kind: SourceKind
+    modality: str | None = None
+    body_part: str | None = None
+
+
+@dataclass
+class _Prepared:
+    """An upload whose headers passed every check; ``decode`` does the heavy work."""
+
+    kind: SourceKind
+    header: object | None
+    decode: Callable[[], DecodedImage]
+
+
 def decode_bytes(data: bytes, filename: str = "") -> DecodedImage:
-    """Decode an upload's bytes (see the module docstring for what is accepted)."""
+    """Decode an upload's bytes (see the module docstring for what is accepted).
+
+    Every limit a header allows is checked first (:func:`inspect_upload`'s checks); then the
+    decode runs in one of the process's decode slots (``limits.decode_slot``: 503 when busy).
+    """
+    prepared = _prepare(data)
+    with decode_slot(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return prepared.decode()
+
+
+def inspect_upload(data: bytes) -> UploadHeader:
+    """Check an upload against every limit using its headers only, and say what it is.
+
+    Nothing is decoded and no decode slot is taken: a PNG/JPEG is opened lazily by Pillow (size
+    and mode), a DICOM is parsed up to its pixel data, a zip's members up to theirs (the
+    analysed instance's header is the one reported). Raises what :func:`decode_bytes` would
+    raise for the same headers: 413 over a limit, 415 not an image we read, 422 inconsistent.
+    """
+    prepared = _prepare(data)
+    return UploadHeader(
+        kind=prepared.kind,
+        modality=_header_text(prepared.header, "Modality"),
+        body_part=_header_text(prepared.header, "BodyPartExamined"),
+    )
+
+
+def _header_text(ds: object | None, keyword: str) -> str | None:
+    value = getattr(ds, keyword, None) if ds is not None else None
+    return str(value).strip().upper() or None if value else None
+
+
+def _prepare(data: bytes) -> _Prepared:
     settings = get_medical_settings()
     if len(data) > settings.max_upload_bytes:
         raise PayloadTooLarge(
@@ -121,13 +181,14 @@ def decode_bytes(data: bytes, filename: str = "") -> DecodedImage:
         raise InvalidInput("the uploaded file is empty")
     kind = sniff(data)
     quiet_pydicom()
+    budget = Budget()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if kind in ("png", "jpeg"):
-            return _decode_raster(data, kind)
+            return _prepare_raster(data, kind, budget)
         if kind == "zip":
-            return _decode_zip(data)
-        return _decode_dicom_bytes(data, headerless=kind is None)
+            return _prepare_zip(data, budget)
+        return _prepare_dicom(data, headerless=kind is None, budget=budget)
 
 
 def quiet_pydicom() -> None:
@@ -150,30 +211,49 @@ def load_image_file(path: str | Path) -> np.ndarray:
 
 # --------------------------------------------------------------------------- PNG / JPEG
 
+# Bytes per pixel Pillow allocates for a mode (2 to 4 bands of 8 bits are stored in 4 bytes).
+_PIL_BYTES_PER_PIXEL = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16B": 2, "I;16L": 2}
+_PNG_TEXT_MEMORY = 4 * 1024 * 1024
 
-def _decode_raster(data: bytes, kind: SourceKind) -> DecodedImage:
-    from PIL import Image, UnidentifiedImageError
 
-    settings = get_medical_settings()
+def _prepare_raster(data: bytes, kind: SourceKind, budget: Budget) -> _Prepared:
+    """Open lazily (Pillow reads the header, decodes nothing) and check size and cost."""
+    from PIL import Image, PngImagePlugin, UnidentifiedImageError
+
+    # text chunks are read while opening, up to MAX_TEXT_MEMORY (64 MiB by default) per image
+    PngImagePlugin.MAX_TEXT_MEMORY = min(PngImagePlugin.MAX_TEXT_MEMORY, _PNG_TEXT_MEMORY)
     try:
-        with Image.open(io.BytesIO(data)) as image:
-            width, height = image.size
-            if width * height > settings.max_pixels:
-                raise PayloadTooLarge(
-                    f"image of {width}x{height} pixels exceeds the limit of "
-                    f"{settings.max_pixels} pixels"
-                )
+        image = Image.open(io.BytesIO(data), formats=[kind.upper()])
+        width, height = image.size
+    except Image.DecompressionBombError:
+        raise PayloadTooLarge("image has too many pixels (decompression bomb guard)") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise InvalidInput(f"the {kind.upper()} file could not be decoded: {exc}") from None
+    if width <= 0 or height <= 0:
+        raise InvalidInput(f"the {kind.upper()} file holds no 2D image")
+    check_frame_pixels(height, width)
+    budget.charge(
+        frame_cost(width * height, 1, _PIL_BYTES_PER_PIXEL.get(image.mode, 4)),
+        "decoding this image",
+    )
+    return _Prepared(kind, None, lambda: _decode_raster(image, kind))
+
+
+def _decode_raster(image: object, kind: SourceKind) -> DecodedImage:
+    from PIL import Image
+
+    assert isinstance(image, Image.Image)
+    try:
+        with image:
             if image.mode in ("I;16", "I;16B", "I;16L", "I"):
                 gray = np.asarray(image, dtype=np.float64)
                 top = 65535.0 if gray.max() > 255 else 255.0
             else:
                 gray = np.asarray(image.convert("L"), dtype=np.float64)
                 top = 255.0
-    except (PayloadTooLarge, InvalidInput):
-        raise
     except Image.DecompressionBombError:
         raise PayloadTooLarge("image has too many pixels (decompression bomb guard)") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+    except (OSError, SyntaxError, ValueError) as exc:
         raise InvalidInput(f"the {kind.upper()} file could not be decoded: {exc}") from None
     if gray.ndim != 2 or gray.size == 0:
         raise InvalidInput(f"the {kind.upper()} file holds no 2D image")
@@ -189,59 +269,143 @@ def _decode_raster(data: bytes, kind: SourceKind) -> DecodedImage:
 
 # --------------------------------------------------------------------------- zip of a series
 
+_ZIP_METHODS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
 
-def _decode_zip(data: bytes) -> DecodedImage:
+
+def _prepare_zip(data: bytes, budget: Budget) -> _Prepared:
+    """Check the archive's directory, read every member's header (never its pixel data) to
+    order the series, check the analysed (middle) instance's header; ``decode`` extracts that one
+    member and decodes it. Every member is read through a capped stream: sizes the archive
+    declares are checked first but not trusted."""
     settings = get_medical_settings()
+    entries = zip_directory_entries(data)
+    if entries is not None and entries > settings.max_zip_members:
+        raise _too_many_members(settings.max_zip_members)
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
         members = [m for m in archive.infolist() if not m.is_dir()]
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError) as exc:
         raise InvalidInput(f"the zip archive could not be read: {exc}") from None
     if len(members) > settings.max_zip_members:
+        raise _too_many_members(settings.max_zip_members)
+    if sum(m.file_size for m in members) > settings.max_zip_uncompressed_bytes:
         raise PayloadTooLarge(
-            f"zip holds {len(members)} files; the limit is {settings.max_zip_members}"
+            f"the zip's files add up to more than {settings.max_zip_uncompressed_bytes} bytes "
+            "(VERTICALS_MEDICAL_MAX_ZIP_UNCOMPRESSED_BYTES)",
+            {"limit_bytes": settings.max_zip_uncompressed_bytes},
         )
-    total = sum(m.file_size for m in members)
-    if total > settings.max_zip_uncompressed_bytes:
-        raise PayloadTooLarge(
-            f"zip expands to {total} bytes; the limit is {settings.max_zip_uncompressed_bytes}"
-        )
-    import pydicom
-
-    candidates: list[tuple[tuple, bytes]] = []
+    candidates: list[tuple[tuple, zipfile.ZipInfo]] = []
     for member in members:
         name = member.filename.rsplit("/", 1)[-1]
         if name.startswith(".") or name.upper() == "DICOMDIR":
             continue
         if member.file_size > settings.max_upload_bytes:
-            raise PayloadTooLarge(f"a file in the zip exceeds {settings.max_upload_bytes} bytes")
-        try:
-            blob = archive.read(member)
-        except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError) as exc:
-            raise InvalidInput(f"a file in the zip could not be extracted: {exc}") from None
-        if sniff(blob) != "dicom":
-            continue
-        try:
-            header = pydicom.dcmread(io.BytesIO(blob), stop_before_pixels=True)
-        except Exception:  # noqa: BLE001 - an unreadable member is skipped, not fatal
-            continue
-        if "PixelData" not in header and "FloatPixelData" not in header:
-            # stop_before_pixels hides it; check the tag is present in the bytes instead
-            if b"\xe0\x7f\x10\x00" not in blob and b"\xe0\x7f\x08\x00" not in blob:
-                continue
-        candidates.append((_series_order(header, member.filename), blob))
+            raise PayloadTooLarge(
+                f"a file in the zip exceeds {settings.max_upload_bytes} bytes",
+                {"limit_bytes": settings.max_upload_bytes},
+            )
+        header = _member_header(archive, member, budget)
+        if header is not None:
+            candidates.append((_series_order(header, member.filename), member))
     if not candidates:
         raise UnsupportedMediaType("the zip holds no DICOM image (files must start with DICM)")
     candidates.sort(key=lambda c: c[0])
-    chosen = candidates[len(candidates) // 2][1]
-    image = _decode_dicom_bytes(chosen, headerless=False)
-    image.kind = "zip"
-    image.series_instances = len(candidates)
-    image.notes.append(
-        f"series of {len(candidates)} instances: the middle one (index {len(candidates) // 2}) "
-        "was analysed"
+    middle = len(candidates) // 2
+    chosen = candidates[middle][1]
+    header = _member_header(archive, chosen, budget, check=True)
+
+    def decode() -> DecodedImage:
+        cap = min(settings.max_upload_bytes, budget.left)
+        with _open_member(archive, chosen) as handle:
+            blob = _read_member(BoundedStream(handle.read, cap, _member_too_large(cap, budget)))
+        budget.charge(len(blob), "extracting the analysed file from the zip")
+        image = decode_dataset(
+            _read_dicom(DicomFile(io.BytesIO(blob), headerless=False, budget=budget), full=True)
+        )
+        image.kind = "zip"
+        image.series_instances = len(candidates)
+        image.notes.append(
+            f"series of {len(candidates)} instances: the middle one (index {middle}) was analysed"
+        )
+        return image
+
+    return _Prepared("zip", header, decode)
+
+
+def _too_many_members(limit: int) -> PayloadTooLarge:
+    return PayloadTooLarge(
+        f"the zip holds more than {limit} files (VERTICALS_MEDICAL_MAX_ZIP_MEMBERS)",
+        {"limit_files": limit},
     )
-    return image
+
+
+def _member_too_large(cap: int, budget: Budget) -> Callable[[], Exception]:
+    if cap < budget.left:
+        limit = get_medical_settings().max_upload_bytes
+        return lambda: PayloadTooLarge(
+            f"a file in the zip inflates past {limit} bytes", {"limit_bytes": limit}
+        )
+    return lambda: budget.refuse("inflating a file of the zip")
+
+
+def _open_member(archive: zipfile.ZipFile, member: zipfile.ZipInfo):  # noqa: ANN202 - ZipExtFile
+    if member.flag_bits & 0x1:
+        raise UnsupportedMediaType("the zip holds an encrypted file")
+    if member.compress_type not in _ZIP_METHODS:
+        raise UnsupportedMediaType("zip files must be stored or deflated (no bzip2, lzma, ...)")
+    try:
+        return archive.open(member)
+    except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError, RuntimeError) as exc:
+        raise InvalidInput(f"a file in the zip could not be extracted: {exc}") from None
+
+
+def _read_member(stream: BoundedStream) -> bytes:
+    try:
+        return stream.getvalue()
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+        raise InvalidInput(f"a file in the zip could not be extracted: {exc}") from None
+
+
+def _member_header(
+    archive: zipfile.ZipFile, member: zipfile.ZipInfo, budget: Budget, *, check: bool = False
+) -> object | None:
+    """A member's DICOM header read through a capped stream (None: not a DICOM image).
+
+    Header reads are transient (one member at a time), so they are capped, not charged;
+    ``check``: the analysed member, whose header must pass :func:`_check_header` and whose
+    decode cost is charged to the budget.
+    """
+    cap = min(get_medical_settings().max_header_bytes, budget.left)
+    with _open_member(archive, member) as handle:
+        stream = BoundedStream(handle.read, cap, _header_too_large(cap, budget))
+        dicom = DicomFile(stream, headerless=False, budget=Budget(budget.left))
+        try:
+            if sniff(stream.read(132)) != "dicom":
+                return None
+            stream.seek(0)
+            header = _read_dicom(dicom, full=False)
+        except (InvalidInput, UnsupportedMediaType):
+            if check:
+                raise
+            return None  # an unreadable member is skipped, not fatal
+        except (zipfile.BadZipFile, OSError, EOFError) as exc:
+            raise InvalidInput(f"a file in the zip could not be extracted: {exc}") from None
+    if not dicom.has_pixels:
+        return None
+    if check:
+        geometry = _check_header(header, has_pixels=True, dicom=dicom)
+        budget.charge(geometry.cost, "decoding this image")
+    return header
+
+
+def _header_too_large(cap: int, budget: Budget) -> Callable[[], Exception]:
+    limit = get_medical_settings().max_header_bytes
+    if cap < limit:
+        return lambda: budget.refuse("reading the zip's headers")
+    return lambda: PayloadTooLarge(
+        f"a DICOM header in the zip exceeds {limit} bytes (VERTICALS_MEDICAL_MAX_HEADER_BYTES)",
+        {"limit_bytes": limit},
+    )
 
 
 def _series_order(header: object, name: str) -> tuple:
@@ -260,60 +424,65 @@ def _series_order(header: object, name: str) -> tuple:
 
 # --------------------------------------------------------------------------- DICOM
 
+_NOT_AN_IMAGE = "not a DICOM, PNG, JPEG or zip file"
+_ACCEPTED = {"accepted": ["dicom", "zip", "png", "jpeg"]}
 
-def _decode_dicom_bytes(data: bytes, *, headerless: bool) -> DecodedImage:
-    import pydicom
+
+def _prepare_dicom(data: bytes, *, headerless: bool, budget: Budget) -> _Prepared:
+    """Parse up to the pixel data and check the header; ``decode`` reads and decodes the rest."""
+    dicom = DicomFile(io.BytesIO(data), headerless=headerless, budget=budget)
+    header = _read_dicom(dicom, full=False)
+    if headerless and not (dicom.has_pixels and "Rows" in header and "Columns" in header):
+        # a forced read of random bytes yields a few garbage elements; real DICOM has pixels
+        raise UnsupportedMediaType(_NOT_AN_IMAGE, _ACCEPTED)
+    geometry = _check_header(header, has_pixels=dicom.has_pixels, dicom=dicom)
+    budget.charge(geometry.cost, "decoding this image")
+    return _Prepared("dicom", header, lambda: decode_dataset(_read_dicom(dicom, full=True)))
+
+
+def _read_dicom(dicom: DicomFile, *, full: bool) -> object:
+    """``dicom``'s header (``full=False``) or whole data set, parse errors as 415/422."""
     from pydicom.errors import InvalidDicomError
 
     try:
-        ds = pydicom.dcmread(io.BytesIO(data), force=headerless)
+        return dicom.dataset() if full else dicom.header()
+    except (PayloadTooLarge, InvalidInput, UnsupportedMediaType):
+        raise
     except InvalidDicomError:
-        raise UnsupportedMediaType(
-            "not a DICOM, PNG, JPEG or zip file", {"accepted": ["dicom", "zip", "png", "jpeg"]}
-        ) from None
+        raise UnsupportedMediaType(_NOT_AN_IMAGE, _ACCEPTED) from None
     except Exception as exc:  # noqa: BLE001 - pydicom raises many types on malformed input
-        if headerless:
-            raise UnsupportedMediaType(
-                "not a DICOM, PNG, JPEG or zip file", {"accepted": ["dicom", "zip", "png", "jpeg"]}
-            ) from None
+        if dicom.headerless:
+            raise UnsupportedMediaType(_NOT_AN_IMAGE, _ACCEPTED) from None
         raise InvalidInput(f"the DICOM file could not be parsed ({type(exc).__name__})") from None
-    if headerless and not _looks_like_dicom(ds):
-        raise UnsupportedMediaType(
-            "not a DICOM, PNG, JPEG or zip file", {"accepted": ["dicom", "zip", "png", "jpeg"]}
-        )
-    return decode_dataset(ds)
 
 
-def _looks_like_dicom(ds: object) -> bool:
-    """A forced read of random bytes yields a few garbage elements; real DICOM has pixels."""
-    try:
-        return any(tag in ds for tag in (0x7FE00010, 0x7FE00008, 0x7FE00009)) and (  # type: ignore[operator]
-            "Rows" in ds and "Columns" in ds  # type: ignore[operator]
-        )
-    except Exception:  # noqa: BLE001
-        return False
+@dataclass(frozen=True)
+class _Geometry:
+    frames: int
+    cost: int  # estimated bytes to decode one frame (``limits.frame_cost``)
 
 
-def decode_dataset(ds: object) -> DecodedImage:
-    """Decode a pydicom Dataset's pixels (middle frame) through the grayscale pipeline."""
-    from pydicom.dataset import Dataset
-
-    if not isinstance(ds, Dataset):
-        raise InvalidInput("not a DICOM dataset")
-    settings = get_medical_settings()
-    if not any(k in ds for k in ("PixelData", "FloatPixelData", "DoubleFloatPixelData")):
+def _check_header(ds: object, *, has_pixels: bool, dicom: DicomFile | None = None) -> _Geometry:
+    """Every check a DICOM header allows before a pixel is read: pixel data present, a sane
+    and small enough frame, a transfer syntax we decode and, for
+    deflated files, pixel data consistent with the declared size and within the budget."""
+    if not has_pixels:
         raise InvalidInput("the DICOM file has no pixel data (not an image)")
     try:
-        rows, cols = int(ds.Rows), int(ds.Columns)
+        rows, cols = int(ds.Rows), int(ds.Columns)  # type: ignore[attr-defined]
         frames = int(getattr(ds, "NumberOfFrames", 1) or 1)
     except (AttributeError, TypeError, ValueError):
         raise InvalidInput("the DICOM header lacks valid Rows/Columns/NumberOfFrames") from None
+    try:
+        samples = int(getattr(ds, "SamplesPerPixel", 1) or 1)
+        bits = int(getattr(ds, "BitsAllocated", 16) or 16)
+    except (TypeError, ValueError):
+        raise InvalidInput("the DICOM header lacks valid SamplesPerPixel/BitsAllocated") from None
     if rows <= 0 or cols <= 0 or frames <= 0:
         raise InvalidInput("the DICOM header gives an empty image size")
-    if rows * cols > settings.max_pixels:
-        raise PayloadTooLarge(
-            f"frame of {rows}x{cols} pixels exceeds the limit of {settings.max_pixels} pixels"
-        )
+    if samples <= 0 or not 0 < bits <= 64:
+        raise InvalidInput("the DICOM header gives an invalid SamplesPerPixel/BitsAllocated")
+    check_frame_pixels(rows, cols)
     _infer_transfer_syntax(ds)
     transfer_syntax = _transfer_syntax(ds)
     if transfer_syntax is not None and transfer_syntax.is_compressed:
@@ -328,6 +497,33 @@ def decode_dataset(ds: object) -> DecodedImage:
                 f"transfer syntax {transfer_syntax.name} ({transfer_syntax}) is not supported",
                 {"transfer_syntax_uid": str(transfer_syntax)},
             )
+    native = rows * cols * frames * samples * bits // 8  # every frame, before decoding
+    bytes_per_sample = (bits + 7) // 8
+    if _flag(ds, "PhotometricInterpretation") == "PALETTE COLOR":
+        samples, bytes_per_sample = 3, 2  # the palette's 16-bit RGB output
+    cost = frame_cost(rows * cols, samples, bytes_per_sample)
+    if dicom is not None and dicom.deflated:
+        # all of a deflated file's (native) pixel data is inflated before one frame is decoded
+        if not dicom.inflated_pixel_bytes_ok(native):
+            raise InvalidInput(
+                "the deflated DICOM file's pixel data length does not match the image size its "
+                "header declares"
+            )
+        if native + cost > dicom.budget.left:
+            raise dicom.budget.refuse("inflating and decoding this image")
+    return _Geometry(frames=frames, cost=cost)
+
+
+def decode_dataset(ds: object) -> DecodedImage:
+    """Decode a pydicom Dataset's pixels (middle frame) through the grayscale pipeline."""
+    from pydicom.dataset import Dataset
+
+    if not isinstance(ds, Dataset):
+        raise InvalidInput("not a DICOM dataset")
+    has_pixels = any(k in ds for k in ("PixelData", "FloatPixelData", "DoubleFloatPixelData"))
+    geometry = _check_header(ds, has_pixels=has_pixels)
+    Budget().charge(geometry.cost, "decoding this image")
+    frames = geometry.frames
     index = frames // 2
     frame = _decode_frame(ds, index if frames > 1 else None)
     if frame.ndim == 3 and frames > 1 and frame.shape[0] == frames:

@@ -15,9 +15,40 @@ class MedicalSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="VERTICALS_MEDICAL_", extra="ignore")
 
     max_upload_bytes: int = Field(64 * 1024 * 1024, gt=0, description="largest accepted upload")
-    max_pixels: int = Field(64 * 1024 * 1024, gt=0, description="largest decoded frame (rows*cols)")
+    max_pixels: int = Field(
+        32 * 1024 * 1024,
+        gt=0,
+        description="largest decoded frame, rows*cols, read from the header before decoding",
+    )
+    max_decoded_bytes: int = Field(
+        640 * 1024 * 1024,
+        gt=0,
+        description="bytes one upload may materialise beyond its own: bytes inflated (zip "
+        "members, deflated DICOM) plus the estimated working memory of decoding its one frame "
+        "(about 44 bytes per pixel for 16-bit grayscale: 640 MiB fits 15 megapixels)",
+    )
+    max_header_bytes: int = Field(
+        16 * 1024 * 1024,
+        gt=0,
+        description="largest inflated DICOM header (everything before the pixel data) read from "
+        "a zip member or a deflated file",
+    )
     max_zip_members: int = Field(2000, gt=0)
-    max_zip_uncompressed_bytes: int = Field(1024 * 1024 * 1024, gt=0)
+    max_zip_uncompressed_bytes: int = Field(
+        1024 * 1024 * 1024,
+        gt=0,
+        description="sum of the member sizes a zip declares (only headers and the one analysed "
+        "member are inflated, each under a running limit)",
+    )
+    decode_concurrency: int = Field(
+        2,
+        ge=1,
+        description="decodes running at once in this process; memory bound: about "
+        "decode_concurrency * max_decoded_bytes",
+    )
+    decode_wait_s: float = Field(
+        2.0, ge=0, description="how long an upload waits for a decode slot before a 503"
+    )
     reject_burned_in_annotation: bool = Field(
         True,
         description="refuse uploaded DICOM whose pixels may show identifiers (a 422): "
