@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import threading
 from pathlib import Path
 
@@ -53,6 +54,8 @@ class Classifier:
         load_weights(self._net, weights)
         self._net.eval()
         self._lock = threading.Lock()
+        self._ood_net: MedicalNet | None = None
+        self._ood_lock = threading.Lock()
 
     @property
     def labels(self) -> list[str]:
@@ -107,7 +110,11 @@ class Classifier:
         if self.ood is None:
             return None
         x = self._prepare(np.asarray(image)[None]).numpy()
-        return float(self.ood.score(layer_statistics(self._net, x, self.ood.layers))[0])
+        with self._ood_lock:  # a private copy: its hooks never see a predict or Grad-CAM pass
+            if self._ood_net is None:
+                self._ood_net = copy.deepcopy(self._net).eval()
+            features = layer_statistics(self._ood_net, x, self.ood.layers)
+        return float(self.ood.score(features)[0])
 
     def torch_module(self) -> nn.Module:
         """A fresh eval-mode module: ``[N,1,S,S]`` in [0,1] → ``[N,1]`` positive probability."""

@@ -72,7 +72,7 @@ def layer_statistics(
 
     def hook(name: str):  # noqa: ANN202 - torch hook
         def record(_module, _inputs, output: torch.Tensor) -> None:
-            flat = output.flatten(2)
+            flat = output.detach().flatten(2)
             collected[name].append(torch.cat([flat.mean(2), flat.std(2)], dim=1))
 
         return record

@@ -65,3 +65,31 @@ def test_shipped_models_keep_their_own_demo_images_in_scope_and_others_out():
         assert sum(classifier.ood_score(x) > 1.0 for x in pictures(other)) >= 3, other
         noise = np.random.default_rng(0).random((1, 64, 64)).astype(np.float32)
         assert classifier.ood_score(noise) > 1.0
+
+
+def test_ood_score_is_unaffected_by_concurrent_grad_cam_and_predict():
+    """Under load the server runs Grad-CAM, predict and the OOD score on one classifier at
+    once; the score's feature hooks must neither fail on a Grad-CAM pass nor record it."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from verticals.domains.medical.model.production import shipped_classifier
+
+    classifier = shipped_classifier("pneumonia")
+    images = np.random.default_rng(5).random((6, 1, 28, 28)).astype(np.float32) * 0.6
+    expected = [classifier.ood_score(x) for x in images]
+
+    def work(i: int) -> float:
+        x = images[i % len(images)]
+        if i % 3 == 0:
+            classifier.gradcam(x)
+            return float("nan")
+        if i % 3 == 1:
+            classifier.predict(x[None])
+            return float("nan")
+        return classifier.ood_score(x)
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        results = list(pool.map(work, range(60)))
+    for i, score in enumerate(results):
+        if i % 3 == 2:
+            assert score == pytest.approx(expected[i % len(images)], rel=1e-6)
