@@ -10,18 +10,29 @@ Two checks, both reported as warnings a hospital system can read:
   calibrated cut; above 1 the picture is unlike anything in training.
 
 Either makes the finding ``indeterminate``: the probabilities are still returned, but no label
-is claimed. Warnings quote only coded header values (DICOM CS: capitals, digits, space, ``_``),
-never free text, so no patient data can travel through them.
+is claimed. Warnings quote a header value only when it is a DICOM defined term (a modality
+code, a photometric interpretation), never other text, so no patient data can travel in them.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
 INDETERMINATE = "indeterminate"
-_CODED = re.compile(r"^[A-Z0-9 _]{1,16}$")
+# Values a warning may quote: DICOM defined terms (PS3.3 C.7.3.1.1.1 Modality, C.7.6.3.1.2
+# Photometric Interpretation). Anything else in the header is free text as far as we know and
+# is never quoted: a BodyPartExamined of "JANE DOE" is valid CS.
+_MODALITIES = frozenset(
+    "AR ASMT AU BDUS BI BMD CR CT CTPROTOCOL DG DOC DX ECG EPS ES FID GM HC HD IO IOL IVOCT IVUS "
+    "KER KO LEN LS MG MR M3D NM OAM OCT OP OPM OPT OPTBSV OPTENF OPV OSS OT PLAN PR PT PX REG "
+    "RESP RF RG RTDOSE RTIMAGE RTINTENT RTPLAN RTRAD RTRECORD RTSEGANN RTSTRUCT RWV SEG SM SMR "
+    "SR SRF STAIN TEXTUREMAP TG US VA XA XAPROTOCOL XC".split()
+)
+_PHOTOMETRICS = frozenset(
+    ("MONOCHROME1", "MONOCHROME2", "PALETTE COLOR", "RGB", "YBR_FULL", "YBR_FULL_422",
+     "YBR_PARTIAL_420", "YBR_ICT", "YBR_RCT", "XYB")
+)
 
 
 @dataclass(frozen=True)
@@ -32,8 +43,8 @@ class Decision:
     warnings: list[str] = field(default_factory=list)
 
 
-def _coded(value: str) -> str:
-    return value if _CODED.match(value) else "a non-standard value"
+def _quotable(value: str, terms: frozenset[str]) -> str:
+    return value if value in terms else "a value outside the expected terms"
 
 
 def _expects(values: Any) -> str:
@@ -45,16 +56,18 @@ def fit_warnings(
 ) -> list[str]:
     """Why the header says this upload is not what ``spec``'s model was trained on (empty: fits)."""
     checks = (
-        ("modality", modality, getattr(spec, "modalities", ())),
-        ("body part", body_part, getattr(spec, "body_parts", ())),
-        ("photometric interpretation", photometric, getattr(spec, "photometrics", ())),
+        ("modality", modality, getattr(spec, "modalities", ()), _MODALITIES),
+        ("body part", body_part, getattr(spec, "body_parts", ()), frozenset()),
+        ("photometric interpretation", photometric, getattr(spec, "photometrics", ()),
+         _PHOTOMETRICS),
     )
     warnings = []
-    for name, value, allowed in checks:
-        wanted = {str(v).upper() for v in allowed}
-        if value and wanted and value.strip().upper() not in wanted:
+    for name, value, allowed, terms in checks:
+        wanted = frozenset(str(v).upper() for v in allowed)
+        given = (value or "").strip().upper()
+        if given and wanted and given not in wanted:
             warnings.append(
-                f"{name} {_coded(value.strip().upper())} does not fit task {spec.name!r} "
+                f"{name} {_quotable(given, terms)} does not fit task {spec.name!r} "
                 f"(expects {_expects(wanted)}): input outside the model's scope"
             )
     return warnings

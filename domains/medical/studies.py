@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from verticals.core.audit import AuditContext, Outcome, audited, input_sha256, stored_output
@@ -103,7 +104,7 @@ class StudyService:
             with session_scope() as session:
                 previous = stored_output(session, ctx, idempotency_key, input_sha256(payload))
             if previous is not None:
-                return StudyCreated.model_validate(previous)
+                return self._replayed(previous)
 
         decoded = decode_bytes(data, filename)
         if decoded.dataset is not None:  # an uploaded DICOM; our own PNG/JPEG wrapper is clean
@@ -189,7 +190,7 @@ class StudyService:
         except BaseException:
             files.remove()
             raise
-        result = StudyCreated.model_validate(output)
+        result = self._replayed(output)
         if result.study_id != study_id:  # a concurrent retry with the same key won the race
             files.remove()
         log.info(
@@ -199,6 +200,16 @@ class StudyService:
             prediction.model_version,
         )
         return result
+
+    def _replayed(self, stored: dict[str, Any]) -> StudyCreated:
+        """The answer stored for an idempotency key. One stored before the answer carried the
+        decision (medical_0002) is rebuilt from its study row, which that migration filled."""
+        try:
+            return StudyCreated.model_validate(stored)
+        except ValidationError:
+            study = self.get(str(stored.get("study_id", "")))
+            fields = set(StudyCreated.model_fields)
+            return StudyCreated.model_validate(study.model_dump(include=fields))
 
     def _deidentified_image(self, decoded: DecodedImage, spec: Any) -> tuple[bytes, dict]:
         """Part 10 bytes of the de-identified image, and the identifiers the row keeps."""

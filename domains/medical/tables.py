@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String, Text, true
 from sqlalchemy.orm import Mapped, mapped_column
 from verticals.core.db.base import Base, utcnow
 
@@ -27,7 +27,7 @@ class StudyRow(Base):
     probability: Mapped[float] = mapped_column(Float)
     predicted_label: Mapped[str] = mapped_column(String(120))
     finding: Mapped[str] = mapped_column(String(120))
-    in_scope: Mapped[bool] = mapped_column(default=True)
+    in_scope: Mapped[bool] = mapped_column(default=True, server_default=true())
     ood_score: Mapped[float | None] = mapped_column(Float, nullable=True)
     warnings: Mapped[list[str]] = mapped_column(JSON, default=list)
     threshold: Mapped[float] = mapped_column(Float, default=0.5)

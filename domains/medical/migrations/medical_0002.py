@@ -24,8 +24,10 @@ def upgrade() -> None:
         batch.add_column(sa.Column("warnings", sa.JSON, nullable=True))
     # studies stored before the scope check: the decision was the thresholded label
     op.execute("UPDATE medical_studies SET finding = predicted_label WHERE finding IS NULL")
+    op.execute("UPDATE medical_studies SET warnings = '[]' WHERE warnings IS NULL")
     with op.batch_alter_table("medical_studies") as batch:
         batch.alter_column("finding", existing_type=sa.String(120), nullable=False)
+        batch.alter_column("warnings", existing_type=sa.JSON, nullable=False)
 
 
 def downgrade() -> None:

@@ -396,7 +396,7 @@ def test_a_header_that_does_not_fit_the_task_is_indeterminate(medical_client, au
     assert body["finding"] == "indeterminate" and body["in_scope"] is False
     assert body["predicted_label"] in {"malignant", "normal_or_benign"}
     assert any("modality CR does not fit task 'breast'" in w for w in body["warnings"])
-    assert any("body part CHEST" in w for w in body["warnings"])
+    assert any("body part a value outside the expected terms" in w for w in body["warnings"])
     fhir = medical_client.get(
         f"/v1/medical/studies/{body['study_id']}/report.fhir.json", headers=headers
     ).json()
@@ -420,3 +420,27 @@ def test_an_image_unlike_the_training_images_is_indeterminate(
     fake_models["pneumonia"].ood = 0.9  # the same picture, now within the calibrated cut
     again = _upload(medical_client, headers, png_factory(noise), name="n.png", task="pneumonia")
     assert again.json()["finding"] in {"normal", "pneumonia"}
+
+
+def test_a_retry_of_an_answer_stored_before_the_decision_fields_replays(
+    medical_client, auth, dicom_factory
+):
+    """Answers stored before medical_0002 lack finding/threshold/...: a retry of one is rebuilt
+    from the study row (which the migration filled), never a 500."""
+    from sqlalchemy import select
+    from verticals.core.db import session_scope
+    from verticals.core.db.models import PredictionRecordRow
+
+    headers = auth()
+    upload = dicom_factory()
+    first = _upload(medical_client, headers, upload, extra_headers={"Idempotency-Key": "legacy-1"})
+    assert first.status_code == 201, first.text
+    old_keys = {"study_id", "task", "findings", "model_version", "heatmap_url"}
+    with session_scope() as session:
+        row = session.scalar(
+            select(PredictionRecordRow).where(PredictionRecordRow.idempotency_key == "legacy-1")
+        )
+        row.output = {k: v for k, v in row.output.items() if k in old_keys}
+    again = _upload(medical_client, headers, upload, extra_headers={"Idempotency-Key": "legacy-1"})
+    assert again.status_code in (200, 201), again.text
+    assert again.json() == first.json()

@@ -13,10 +13,13 @@ def test_fit_warnings_name_what_does_not_fit():
     warnings = fit_warnings(breast, modality="CR", body_part="CHEST", photometric="MONOCHROME2")
     assert len(warnings) == 2
     assert "modality CR does not fit task 'breast' (expects US)" in warnings[0]
+    assert "CHEST" not in warnings[1] and "body part a value outside" in warnings[1]
     chest = fit_warnings(TASKS["pneumonia"], modality="DX", body_part=None, photometric="RGB")
     assert chest and "photometric interpretation RGB" in chest[0]
-    odd = fit_warnings(TASKS["pneumonia"], modality="Doe^Jane", body_part=None, photometric=None)
-    assert "Doe" not in odd[0] and "a non-standard value" in odd[0]  # header text never quoted
+    for planted in ("Doe^Jane", "JANE DOE", "SMITH"):  # valid CS, but not a defined term
+        odd = fit_warnings(TASKS["pneumonia"], modality=planted, body_part=planted,
+                           photometric=planted)
+        assert len(odd) == 3 and not any(planted.upper() in w.upper() for w in odd)
 
 
 def test_decision_follows_threshold_and_scope():
