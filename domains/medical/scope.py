@@ -43,8 +43,8 @@ class Decision:
     warnings: list[str] = field(default_factory=list)
 
 
-def _quotable(value: str, terms: frozenset[str]) -> str:
-    return value if value in terms else "a value outside the expected terms"
+def _named(name: str, value: str, terms: frozenset[str]) -> str:
+    return f"{name} {value}" if value in terms else name
 
 
 def _expects(values: Any) -> str:
@@ -67,7 +67,7 @@ def fit_warnings(
         given = (value or "").strip().upper()
         if given and wanted and given not in wanted:
             warnings.append(
-                f"{name} {_quotable(given, terms)} does not fit task {spec.name!r} "
+                f"{_named(name, given, terms)} does not fit task {spec.name!r} "
                 f"(expects {_expects(wanted)}): input outside the model's scope"
             )
     return warnings
