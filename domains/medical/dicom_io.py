@@ -9,7 +9,13 @@ meta. pydicom inflates it in one ``zlib.decompress`` call with no bound, so such
 here instead: the file meta by pydicom, the rest through a raw-deflate inflater behind a
 :class:`BoundedStream`. The header is inflated within ``max_header_bytes``; the whole data set
 within the upload's budget and within header + declared pixel data + a small trailing allowance,
-so a bomb stops at the first cap it reaches. Every byte inflated is charged to the budget.
+so a bomb stops at the first cap it reaches. Every byte inflated is charged to the budget. A file
+without a preamble whose file meta says deflated takes the same capped path.
+
+Every read is also bounded in work: the header (everything before the pixel data) within
+``max_header_bytes``, and the elements parsed within ``max_header_elements`` (top-level elements
+are counted exactly; elements nested in sequences through the reads pydicom makes, at least one
+per element), so a file of millions of tiny elements is refused before it costs memory.
 """
 
 from __future__ import annotations
@@ -27,8 +33,60 @@ _ELEMENT_HEADER = 12  # tag, VR, reserved, 32-bit length (explicit VR, OB/OW/OF/
 _TRAILING_ALLOWANCE = 1024 * 1024  # elements after the pixel data (padding, signatures)
 
 
+_READS_PER_ELEMENT = 4  # reads pydicom makes per element, at most, for ordinary elements
+
+
 def _not_file_meta(tag: Any, vr: str | None, length: int) -> bool:
     return int(tag) >> 16 != 2
+
+
+def too_many_elements(limit: int) -> PayloadTooLarge:
+    return PayloadTooLarge(
+        f"the DICOM data set holds more than {limit} elements "
+        "(VERTICALS_MEDICAL_MAX_HEADER_ELEMENTS)",
+        {"limit_elements": limit},
+    )
+
+
+def _header_too_large(limit: int) -> PayloadTooLarge:
+    return PayloadTooLarge(
+        f"the DICOM header exceeds {limit} bytes (VERTICALS_MEDICAL_MAX_HEADER_BYTES)",
+        {"limit_bytes": limit},
+    )
+
+
+class _Metered:
+    """A file over ``fp`` that refuses (413) past ``max_reads`` reads or, when ``max_bytes`` is
+    set, once its position passes ``start + max_bytes``. pydicom reads at least once per element
+    (nested ones included), so the read count bounds the elements parsed."""
+
+    def __init__(self, fp: Any, *, max_reads: int, elements: int, max_bytes: int | None) -> None:
+        self._fp = fp
+        self._start = fp.tell()
+        self._max_reads = max_reads
+        self._elements = elements
+        self._max_bytes = max_bytes
+        self.reads = 0
+        self.name = getattr(fp, "name", None)
+
+    def read(self, size: int = -1) -> bytes:
+        self.reads += 1
+        if self.reads > self._max_reads:
+            raise too_many_elements(self._elements)
+        if self._max_bytes is not None:
+            allowed = self._start + self._max_bytes - self._fp.tell()
+            if size is None or size < 0 or size > allowed:
+                data = self._fp.read(allowed + 1 if allowed >= 0 else 1)
+                if len(data) > allowed:
+                    raise _header_too_large(self._max_bytes)
+                return data
+        return self._fp.read(size)
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        return self._fp.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._fp.tell()
 
 
 class DicomFile:
@@ -51,8 +109,24 @@ class DicomFile:
         self._body_start = 0
         self._header_end = 0  # deflated: offset of the pixel data element in the inflated data
         self._read_header = False
+        self.elements = 0  # top-level elements seen by the current read
+
+    def _metered(self, fp: Any, *, max_bytes: int | None) -> _Metered:
+        self.elements = 0
+        limit = get_medical_settings().max_header_elements
+        return _Metered(
+            fp, max_reads=_READS_PER_ELEMENT * limit + 64, elements=limit, max_bytes=max_bytes
+        )
+
+    def _count(self, tag: Any, vr: str | None, length: int) -> bool:
+        self.elements += 1
+        limit = get_medical_settings().max_header_elements
+        if self.elements > limit:
+            raise too_many_elements(limit)
+        return False
 
     def _at_pixels(self, tag: Any, vr: str | None, length: int) -> bool:
+        self._count(tag, vr, length)
         if int(tag) in PIXEL_TAGS:
             self.has_pixels = True
             self.pixel_length = None if length == _UNDEFINED else int(length)
@@ -68,18 +142,24 @@ class DicomFile:
         if self._check_deflated():
             return self._read_deflated(header_only=True)
         self.fp.seek(self.start)
-        return read_partial(self.fp, stop_when=self._at_pixels, force=self.headerless)
+        limit = get_medical_settings().max_header_bytes
+        reader = self._metered(self.fp, max_bytes=limit)
+        ds = read_partial(reader, stop_when=self._at_pixels, force=self.headerless)  # type: ignore[arg-type]
+        if self.fp.tell() - self.start > limit + _ELEMENT_HEADER:
+            raise _header_too_large(limit)
+        return ds
 
     def dataset(self) -> Any:
         """The whole data set (pixel data included, not decoded)."""
-        import pydicom
+        from pydicom.filereader import read_partial
 
         if not self._read_header:
             self.header()
         if self.deflated:
             return self._read_deflated(header_only=False)
         self.fp.seek(self.start)
-        return pydicom.dcmread(self.fp, force=self.headerless)
+        reader = self._metered(self.fp, max_bytes=None)
+        return read_partial(reader, stop_when=self._count, force=self.headerless)  # type: ignore[arg-type]
 
     def inflated_pixel_bytes_ok(self, expected: int) -> bool:
         """Deflated only: whether the declared pixel data length fits the image size the header
@@ -97,7 +177,11 @@ class DicomFile:
 
         self.fp.seek(self.start)
         try:
-            preamble = read_preamble(self.fp, False)
+            # a file without preamble (read with ``force``) may still carry file meta: pydicom
+            # would inflate its deflated data set without a bound, so it comes here too
+            preamble = read_preamble(self.fp, True)
+            if preamble is None:
+                self.fp.seek(self.start)
             meta = read_dataset(
                 self.fp, is_implicit_VR=False, is_little_endian=True, stop_when=_not_file_meta
             )
@@ -144,10 +228,10 @@ class DicomFile:
         self.fp.seek(self._body_start)
         stream = BoundedStream(raw_inflater(self.fp.read), cap, too_large)
         dataset = read_dataset(
-            stream,
+            self._metered(stream, max_bytes=None),  # type: ignore[arg-type]
             is_implicit_VR=False,
             is_little_endian=True,
-            stop_when=self._at_pixels if header_only else None,
+            stop_when=self._at_pixels if header_only else self._count,
         )
         if header_only:
             self._header_end = stream.tell()

@@ -36,7 +36,7 @@ from typing import Literal
 
 import numpy as np
 from verticals.core.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
-from verticals.domains.medical.dicom_io import DicomFile
+from verticals.domains.medical.dicom_io import DicomFile, too_many_elements
 from verticals.domains.medical.limits import (
     BoundedStream,
     Budget,
@@ -129,24 +129,42 @@ class UploadHeader:
 
 
 @dataclass
-class _Prepared:
-    """An upload whose headers passed every check; ``decode`` does the heavy work."""
+class PreparedUpload:
+    """An upload whose headers passed every check (:func:`prepare_upload`); ``decode`` does the
+    heavy work. ``header``: the analysed DICOM's data set up to its pixel data, before
+    de-identification (None for PNG/JPEG)."""
 
     kind: SourceKind
     header: object | None
     decode: Callable[[], DecodedImage]
 
+    def summary(self) -> UploadHeader:
+        return UploadHeader(
+            kind=self.kind,
+            modality=_header_text(self.header, "Modality"),
+            body_part=_header_text(self.header, "BodyPartExamined"),
+        )
 
-def decode_bytes(data: bytes, filename: str = "") -> DecodedImage:
-    """Decode an upload's bytes (see the module docstring for what is accepted).
+
+def decode_bytes(data: bytes | PreparedUpload, filename: str = "") -> DecodedImage:
+    """Decode an upload's bytes (see the module docstring for what is accepted), or an upload
+    already prepared by :func:`prepare_upload` (its headers are not read again).
 
     Every limit a header allows is checked first (:func:`inspect_upload`'s checks); then the
     decode runs in one of the process's decode slots (``limits.decode_slot``: 503 when busy).
     """
-    prepared = _prepare(data)
+    prepared = data if isinstance(data, PreparedUpload) else prepare_upload(data)
     with decode_slot(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return prepared.decode()
+
+
+def prepare_upload(data: bytes) -> PreparedUpload:
+    """The header phase of :func:`decode_bytes`: every limit checked from the headers, nothing
+    decoded, no decode slot taken. Raises 413 over a limit, 415 not an image we read, 422
+    inconsistent; pass the result to :func:`decode_bytes` to decode it without reading the
+    headers a second time."""
+    return _prepare(data)
 
 
 def inspect_upload(data: bytes) -> UploadHeader:
@@ -157,12 +175,7 @@ def inspect_upload(data: bytes) -> UploadHeader:
     analysed instance's header is the one reported). Raises what :func:`decode_bytes` would
     raise for the same headers: 413 over a limit, 415 not an image we read, 422 inconsistent.
     """
-    prepared = _prepare(data)
-    return UploadHeader(
-        kind=prepared.kind,
-        modality=_header_text(prepared.header, "Modality"),
-        body_part=_header_text(prepared.header, "BodyPartExamined"),
-    )
+    return _prepare(data).summary()
 
 
 def _header_text(ds: object | None, keyword: str) -> str | None:
@@ -170,7 +183,7 @@ def _header_text(ds: object | None, keyword: str) -> str | None:
     return str(value).strip().upper() or None if value else None
 
 
-def _prepare(data: bytes) -> _Prepared:
+def _prepare(data: bytes) -> PreparedUpload:
     settings = get_medical_settings()
     if len(data) > settings.max_upload_bytes:
         raise PayloadTooLarge(
@@ -216,7 +229,7 @@ _PIL_BYTES_PER_PIXEL = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16B": 2, "I;16L": 
 _PNG_TEXT_MEMORY = 4 * 1024 * 1024
 
 
-def _prepare_raster(data: bytes, kind: SourceKind, budget: Budget) -> _Prepared:
+def _prepare_raster(data: bytes, kind: SourceKind, budget: Budget) -> PreparedUpload:
     """Open lazily (Pillow reads the header, decodes nothing) and check size and cost."""
     from PIL import Image, PngImagePlugin, UnidentifiedImageError
 
@@ -236,7 +249,7 @@ def _prepare_raster(data: bytes, kind: SourceKind, budget: Budget) -> _Prepared:
         frame_cost(width * height, 1, _PIL_BYTES_PER_PIXEL.get(image.mode, 4)),
         "decoding this image",
     )
-    return _Prepared(kind, None, lambda: _decode_raster(image, kind))
+    return PreparedUpload(kind, None, lambda: _decode_raster(image, kind))
 
 
 def _decode_raster(image: object, kind: SourceKind) -> DecodedImage:
@@ -272,7 +285,7 @@ def _decode_raster(image: object, kind: SourceKind) -> DecodedImage:
 _ZIP_METHODS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
 
 
-def _prepare_zip(data: bytes, budget: Budget) -> _Prepared:
+def _prepare_zip(data: bytes, budget: Budget) -> PreparedUpload:
     """Check the archive's directory, read every member's header (never its pixel data) to
     order the series, check the analysed (middle) instance's header; ``decode`` extracts that one
     member and decodes it. Every member is read through a capped stream: sizes the archive
@@ -285,7 +298,8 @@ def _prepare_zip(data: bytes, budget: Budget) -> _Prepared:
         archive = zipfile.ZipFile(io.BytesIO(data))
         members = [m for m in archive.infolist() if not m.is_dir()]
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError) as exc:
-        raise InvalidInput(f"the zip archive could not be read: {exc}") from None
+        # zipfile's messages quote member names, which can be patient names
+        raise InvalidInput(f"the zip archive could not be read ({type(exc).__name__})") from None
     if len(members) > settings.max_zip_members:
         raise _too_many_members(settings.max_zip_members)
     if sum(m.file_size for m in members) > settings.max_zip_uncompressed_bytes:
@@ -294,7 +308,7 @@ def _prepare_zip(data: bytes, budget: Budget) -> _Prepared:
             "(VERTICALS_MEDICAL_MAX_ZIP_UNCOMPRESSED_BYTES)",
             {"limit_bytes": settings.max_zip_uncompressed_bytes},
         )
-    candidates: list[tuple[tuple, zipfile.ZipInfo]] = []
+    candidates: list[tuple[tuple, zipfile.ZipInfo, object, DicomFile]] = []
     for member in members:
         name = member.filename.rsplit("/", 1)[-1]
         if name.startswith(".") or name.upper() == "DICOMDIR":
@@ -304,15 +318,16 @@ def _prepare_zip(data: bytes, budget: Budget) -> _Prepared:
                 f"a file in the zip exceeds {settings.max_upload_bytes} bytes",
                 {"limit_bytes": settings.max_upload_bytes},
             )
-        header = _member_header(archive, member, budget)
-        if header is not None:
-            candidates.append((_series_order(header, member.filename), member))
+        read = _member_header(archive, member, budget)
+        if read is not None:
+            candidates.append((_series_order(read[0], member.filename), member, *read))
     if not candidates:
         raise UnsupportedMediaType("the zip holds no DICOM image (files must start with DICM)")
     candidates.sort(key=lambda c: c[0])
     middle = len(candidates) // 2
-    chosen = candidates[middle][1]
-    header = _member_header(archive, chosen, budget, check=True)
+    _, chosen, header, member_dicom = candidates[middle]
+    geometry = _check_header(header, has_pixels=True, dicom=member_dicom)
+    budget.charge(geometry.cost, "decoding this image")
 
     def decode() -> DecodedImage:
         cap = min(settings.max_upload_bytes, budget.left)
@@ -329,7 +344,7 @@ def _prepare_zip(data: bytes, budget: Budget) -> _Prepared:
         )
         return image
 
-    return _Prepared("zip", header, decode)
+    return PreparedUpload("zip", header, decode)
 
 
 def _too_many_members(limit: int) -> PayloadTooLarge:
@@ -356,46 +371,47 @@ def _open_member(archive: zipfile.ZipFile, member: zipfile.ZipInfo):  # noqa: AN
     try:
         return archive.open(member)
     except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError, RuntimeError) as exc:
-        raise InvalidInput(f"a file in the zip could not be extracted: {exc}") from None
+        raise _unextractable(exc) from None
+
+
+def _unextractable(exc: BaseException) -> InvalidInput:
+    # zipfile's messages quote member names, which can be patient names: the type only
+    return InvalidInput(f"a file in the zip could not be extracted ({type(exc).__name__})")
 
 
 def _read_member(stream: BoundedStream) -> bytes:
     try:
         return stream.getvalue()
     except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
-        raise InvalidInput(f"a file in the zip could not be extracted: {exc}") from None
+        raise _unextractable(exc) from None
 
 
 def _member_header(
-    archive: zipfile.ZipFile, member: zipfile.ZipInfo, budget: Budget, *, check: bool = False
-) -> object | None:
-    """A member's DICOM header read through a capped stream (None: not a DICOM image).
-
-    Header reads are transient (one member at a time), so they are capped, not charged;
-    ``check``: the analysed member, whose header must pass :func:`_check_header` and whose
-    decode cost is charged to the budget.
-    """
+    archive: zipfile.ZipFile, member: zipfile.ZipInfo, budget: Budget
+) -> tuple[object, DicomFile] | None:
+    """A member's DICOM header read through a capped stream, and the reader that read it
+    (None: not a DICOM image, or unreadable: skipped). The bytes inflated are charged to the
+    upload's budget, so many members' headers cannot add up to more than it allows."""
     cap = min(get_medical_settings().max_header_bytes, budget.left)
     with _open_member(archive, member) as handle:
         stream = BoundedStream(handle.read, cap, _header_too_large(cap, budget))
         dicom = DicomFile(stream, headerless=False, budget=Budget(budget.left))
         try:
-            if sniff(stream.read(132)) != "dicom":
-                return None
-            stream.seek(0)
-            header = _read_dicom(dicom, full=False)
-        except (InvalidInput, UnsupportedMediaType):
-            if check:
-                raise
-            return None  # an unreadable member is skipped, not fatal
-        except (zipfile.BadZipFile, OSError, EOFError) as exc:
-            raise InvalidInput(f"a file in the zip could not be extracted: {exc}") from None
+            try:
+                if sniff(stream.read(132)) != "dicom":
+                    return None
+                stream.seek(0)
+                header = _read_dicom(dicom, full=False)
+            except (InvalidInput, UnsupportedMediaType):
+                return None  # an unreadable member is skipped, not fatal
+            except (zipfile.BadZipFile, OSError, EOFError) as exc:
+                raise _unextractable(exc) from None
+        finally:
+            budget.charge(stream.size + dicom.budget.used, "reading the zip's headers")
+    dicom.fp = io.BytesIO()  # keep what the checks need, not the inflated bytes
     if not dicom.has_pixels:
         return None
-    if check:
-        geometry = _check_header(header, has_pixels=True, dicom=dicom)
-        budget.charge(geometry.cost, "decoding this image")
-    return header
+    return header, dicom
 
 
 def _header_too_large(cap: int, budget: Budget) -> Callable[[], Exception]:
@@ -428,7 +444,7 @@ _NOT_AN_IMAGE = "not a DICOM, PNG, JPEG or zip file"
 _ACCEPTED = {"accepted": ["dicom", "zip", "png", "jpeg"]}
 
 
-def _prepare_dicom(data: bytes, *, headerless: bool, budget: Budget) -> _Prepared:
+def _prepare_dicom(data: bytes, *, headerless: bool, budget: Budget) -> PreparedUpload:
     """Parse up to the pixel data and check the header; ``decode`` reads and decodes the rest."""
     dicom = DicomFile(io.BytesIO(data), headerless=headerless, budget=budget)
     header = _read_dicom(dicom, full=False)
@@ -437,7 +453,7 @@ def _prepare_dicom(data: bytes, *, headerless: bool, budget: Budget) -> _Prepare
         raise UnsupportedMediaType(_NOT_AN_IMAGE, _ACCEPTED)
     geometry = _check_header(header, has_pixels=dicom.has_pixels, dicom=dicom)
     budget.charge(geometry.cost, "decoding this image")
-    return _Prepared("dicom", header, lambda: decode_dataset(_read_dicom(dicom, full=True)))
+    return PreparedUpload("dicom", header, lambda: decode_dataset(_read_dicom(dicom, full=True)))
 
 
 def _read_dicom(dicom: DicomFile, *, full: bool) -> object:
@@ -445,7 +461,14 @@ def _read_dicom(dicom: DicomFile, *, full: bool) -> object:
     from pydicom.errors import InvalidDicomError
 
     try:
-        return dicom.dataset() if full else dicom.header()
+        ds = dicom.dataset() if full else dicom.header()
+        # pydicom converts elements lazily: convert them all here, so that a corrupt element
+        # (an unknown VR: NotImplementedError) is a 422 now rather than a 500 where it is used;
+        # sequences are parsed only now, so their elements are counted here (413 past the limit)
+        _convert_all(ds, get_medical_settings().max_header_elements)
+        for _ in getattr(ds, "file_meta", None) or ():
+            pass
+        return ds
     except (PayloadTooLarge, InvalidInput, UnsupportedMediaType):
         raise
     except InvalidDicomError:
@@ -454,6 +477,18 @@ def _read_dicom(dicom: DicomFile, *, full: bool) -> object:
         if dicom.headerless:
             raise UnsupportedMediaType(_NOT_AN_IMAGE, _ACCEPTED) from None
         raise InvalidInput(f"the DICOM file could not be parsed ({type(exc).__name__})") from None
+
+
+def _convert_all(ds: object, limit: int, seen: int = 0) -> int:
+    """Convert every element of ``ds``, into its sequences, counting them (413 past ``limit``)."""
+    for element in ds:  # type: ignore[attr-defined]
+        seen += 1
+        if seen > limit:
+            raise too_many_elements(limit)
+        if element.VR == "SQ":
+            for item in element.value:
+                seen = _convert_all(item, limit, seen)
+    return seen
 
 
 @dataclass(frozen=True)
@@ -525,6 +560,7 @@ def decode_dataset(ds: object) -> DecodedImage:
     Budget().charge(geometry.cost, "decoding this image")
     frames = geometry.frames
     index = frames // 2
+    _check_codestreams(ds, frames)
     frame = _decode_frame(ds, index if frames > 1 else None)
     if frame.ndim == 3 and frames > 1 and frame.shape[0] == frames:
         frame = frame[index]  # a decoder that ignored ``index``
@@ -585,6 +621,96 @@ def _transfer_syntax(ds: object):  # noqa: ANN202 - pydicom UID
     return uid
 
 
+def _codestream_families() -> frozenset[str]:
+    from pydicom import uid
+
+    names = ("JPEGTransferSyntaxes", "JPEGLSTransferSyntaxes", "JPEG2000TransferSyntaxes")
+    names += ("HTJ2KTransferSyntaxes",)
+    return frozenset(str(u) for name in names for u in getattr(uid, name, ()))
+
+
+def _check_codestreams(ds: object, frames: int) -> None:
+    """Every encapsulated JPEG / JPEG-LS / JPEG 2000 frame must declare, in its own codestream,
+    the Rows x Columns the header declares (what the budget was charged for): a small upload
+    whose codestream is far larger than its header says is refused (422) before decoding."""
+    syntax = _transfer_syntax(ds)
+    if syntax is None or str(syntax) not in _codestream_families():
+        return
+    from pydicom.encaps import generate_frames
+
+    rows, cols = int(ds.Rows), int(ds.Columns)  # type: ignore[attr-defined]
+    try:
+        for frame in generate_frames(ds.PixelData, number_of_frames=frames):  # type: ignore[attr-defined]
+            if _codestream_size(frame) != (rows, cols):
+                raise InvalidInput(
+                    "an encapsulated frame's codestream does not declare the image size the "
+                    "DICOM header declares (Rows/Columns)"
+                )
+    except InvalidInput:
+        raise
+    except Exception as exc:  # noqa: BLE001 - malformed encapsulation
+        raise InvalidInput(
+            f"the encapsulated pixel data cannot be split into frames ({type(exc).__name__})"
+        ) from None
+
+
+_J2K_SIZ = b"\xff\x4f\xff\x51"  # SOC then SIZ: the start of a JPEG 2000 codestream
+_J2K_SEARCH = 4096  # a JP2 file wrapper (not conformant, but seen) precedes it by a few boxes
+
+
+def _codestream_size(frame: bytes) -> tuple[int, int] | None:
+    """(rows, columns) a JPEG, JPEG-LS (SOF) or JPEG 2000 (SIZ) codestream declares."""
+    import struct
+
+    at = frame.find(_J2K_SIZ, 0, _J2K_SEARCH)
+    if at >= 0:
+        try:
+            x, y, x0, y0 = struct.unpack_from(">IIII", frame, at + 8)
+        except struct.error:
+            return None
+        return (y - y0, x - x0)
+    return _jpeg_size(frame)
+
+
+def _jpeg_size(frame: bytes) -> tuple[int, int] | None:
+    try:
+        from pydicom.pixels.utils import _get_jpg_parameters
+    except ImportError:  # pragma: no cover - a pydicom without it: our own SOF scan
+        _get_jpg_parameters = None
+    if _get_jpg_parameters is not None:
+        try:
+            info = _get_jpg_parameters(frame)
+        except Exception:  # noqa: BLE001
+            info = {}
+        if "height" in info and "width" in info:
+            return (int(info["height"]), int(info["width"]))
+        return None
+    return _scan_sof(frame)  # pragma: no cover
+
+
+def _scan_sof(frame: bytes) -> tuple[int, int] | None:
+    """The SOF0..15 / SOF55 (JPEG-LS) frame size, walking the marker segments."""
+    import struct
+
+    if frame[:2] != b"\xff\xd8":
+        return None
+    offset = 2
+    sof = {0xC0 + n for n in range(16)} - {0xC4, 0xC8, 0xCC} | {0xF7}
+    while offset + 9 <= len(frame):
+        if frame[offset] != 0xFF:
+            return None
+        marker = frame[offset + 1]
+        if marker == 0xFF:
+            offset += 1  # fill byte
+            continue
+        (length,) = struct.unpack_from(">H", frame, offset + 2)
+        if marker in sof:
+            rows, cols = struct.unpack_from(">HH", frame, offset + 5)
+            return (rows, cols)
+        offset += 2 + length
+    return None
+
+
 GPL_DECODER_HINT = (
     "12-bit JPEG Extended needs pylibjpeg-libjpeg (GPLv3), not installed by default: "
     "pip install 'verticals[dicom-gpl]' where that licence is acceptable"
@@ -598,30 +724,36 @@ def _decode_frame(ds: object, index: int | None) -> np.ndarray:
         return np.asarray(pixel_array(ds, index=index))
     except MemoryError:
         raise PayloadTooLarge("the image is too large to decode in memory") from None
+    # pydicom's and the plugins' messages can quote header values (an unknown photometric
+    # interpretation, for one), so what reaches the client is a fixed phrase and the type only
     except NotImplementedError as exc:
-        raise UnsupportedMediaType(f"the pixel data cannot be decoded: {_short(exc)}") from None
+        raise UnsupportedMediaType(_undecodable(exc, "no decoder handles it")) from None
     except RuntimeError as exc:
-        message = _short(exc)
-        lowered = message.lower()
+        lowered = str(exc).lower()
         if any(s in lowered for s in ("no pixel data decoders", "missing required", "not support")):
-            details = {"hint": GPL_DECODER_HINT} if "jpeg extended" in lowered else None
+            extended = "jpeg extended" in lowered
+            why = (
+                "12-bit JPEG Extended needs a GPL decoder"
+                if extended
+                else "no installed decoder supports it"
+            )
             raise UnsupportedMediaType(
-                f"the pixel data cannot be decoded: {message}", details
+                _undecodable(exc, why), {"hint": GPL_DECODER_HINT} if extended else None
             ) from None
-        raise InvalidInput(f"the pixel data cannot be decoded: {message}") from None
+        raise InvalidInput(_undecodable(exc, "the decoder failed")) from None
     except Exception as exc:  # noqa: BLE001 - truncated or inconsistent pixel data
-        message = _short(exc)
-        if "does not support" in message:
+        if "does not support" in str(exc):
             # e.g. 12-bit JPEG Extended (process 4): only GPL libjpeg decodes it; not installed
-            raise UnsupportedMediaType(f"the pixel data cannot be decoded: {message}") from None
+            raise UnsupportedMediaType(
+                _undecodable(exc, "no installed decoder supports it")
+            ) from None
         raise InvalidInput(
-            f"the pixel data cannot be decoded ({type(exc).__name__}): {message}"
+            _undecodable(exc, "truncated, or inconsistent with the header")
         ) from None
 
 
-def _short(exc: BaseException, limit: int = 300) -> str:
-    text = " ".join(str(exc).split())
-    return text[:limit]
+def _undecodable(exc: BaseException, why: str) -> str:
+    return f"the pixel data cannot be decoded: {why} ({type(exc).__name__})"
 
 
 def _grayscale_pipeline(frame: np.ndarray, ds: object) -> tuple[np.ndarray, np.ndarray, Window]:
@@ -635,7 +767,9 @@ def _grayscale_pipeline(frame: np.ndarray, ds: object) -> tuple[np.ndarray, np.n
         try:
             frame = apply_color_lut(frame, ds)
         except Exception as exc:  # noqa: BLE001
-            raise InvalidInput(f"the palette colour LUT cannot be applied: {_short(exc)}") from None
+            raise InvalidInput(
+                f"the palette colour LUT cannot be applied ({type(exc).__name__})"
+            ) from None
         color = True
     else:
         color = False
@@ -660,7 +794,9 @@ def _grayscale_pipeline(frame: np.ndarray, ds: object) -> tuple[np.ndarray, np.n
     try:
         values = np.asarray(apply_modality_lut(frame, ds), dtype=np.float64)
     except Exception as exc:  # noqa: BLE001
-        raise InvalidInput(f"the modality LUT / rescale cannot be applied: {_short(exc)}") from None
+        raise InvalidInput(
+            f"the modality LUT / rescale cannot be applied ({type(exc).__name__})"
+        ) from None
     if not np.all(np.isfinite(values)):
         raise InvalidInput("rescaled pixel values are not finite (bad rescale slope/intercept)")
 
@@ -692,7 +828,10 @@ def _grayscale_pipeline(frame: np.ndarray, ds: object) -> tuple[np.ndarray, np.n
 
 
 def _is_plain_8bit(ds: object) -> bool:
-    """Unsigned pixels of at most 8 stored bits with no rescale: values are display levels."""
+    """Unsigned pixels of at most 8 stored bits with no rescale and no modality LUT (which
+    can map them to 16-bit values): values are display levels."""
+    if getattr(ds, "ModalityLUTSequence", None):
+        return False
     try:
         bits = int(getattr(ds, "BitsStored", 0) or 0)
         signed = int(getattr(ds, "PixelRepresentation", 0) or 0)

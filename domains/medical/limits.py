@@ -194,14 +194,31 @@ def raw_inflater(read_compressed: Callable[[int], bytes]) -> Callable[[int], byt
     return pull
 
 
+ZIP_NAME_LIMIT = 512  # longest member name + extra field + comment accepted, bytes
+_CENTRAL_ENTRY = 46  # fixed part of one central directory entry
+
+
 def zip_directory_entries(data: bytes) -> int | None:
     """The entry count a zip's end-of-central-directory record declares, read before
-    ``zipfile`` builds one object per entry (None: no record found; zipfile will say why)."""
+    ``zipfile`` builds one object per entry (None: no record found; zipfile will say why).
+
+    The count alone can lie (set to 1 over half a million real entries), so the directory's
+    declared size is checked too: more than ``max_zip_members`` entries of at most
+    ``ZIP_NAME_LIMIT`` bytes of names cannot fit the size accepted, and zipfile walks the
+    directory by that size, so a larger one is refused (413) before it is parsed.
+    """
     tail = data[-(22 + 65535) :]
     at = tail.rfind(b"PK\x05\x06")
     if at < 0 or len(tail) - at < 22:
         return None
-    (entries,) = struct.unpack_from("<H", tail, at + 10)
+    (entries, size) = struct.unpack_from("<HI", tail, at + 10)
+    limit = get_medical_settings().max_zip_members
+    if size > limit * (_CENTRAL_ENTRY + ZIP_NAME_LIMIT):
+        raise PayloadTooLarge(
+            f"the zip's central directory is larger than {limit} files can need "
+            "(VERTICALS_MEDICAL_MAX_ZIP_MEMBERS)",
+            {"limit_files": limit},
+        )
     return int(entries)
 
 

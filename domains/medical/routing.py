@@ -51,12 +51,22 @@ def resolve_task(
         }
         for name, s in tasks.items()
     }
+    # the header's values are never echoed (a body part can hold a name): the tasks' accepted
+    # values are listed instead, in ``tasks``
     reason = (
-        f"no task fits modality {modality!r} and body part {part or 'missing'!r}"
+        "no task accepts this upload's modality and body part"
+        + ("" if part else " (the body part is missing)")
         if not fits
-        else f"modality {modality!r} / body part {part!r} fits several tasks {fits}"
+        else f"this upload's modality and body part fit several tasks {sorted(fits)}"
     )
-    raise InvalidInput(f"{reason}; send the form field 'task'", {"field": "task", "tasks": hints})
+    accepted = "; ".join(
+        f"{name}: modality {'/'.join(h['modalities'])}, body part {'/'.join(h['body_parts'])}"
+        for name, h in sorted(hints.items())
+    )
+    raise InvalidInput(
+        f"{reason} (accepted: {accepted}); send the form field 'task'",
+        {"field": "task", "tasks": hints},
+    )
 
 
 def _upper(values: Any) -> set[str]:

@@ -30,8 +30,14 @@ class MedicalSettings(BaseSettings):
     max_header_bytes: int = Field(
         16 * 1024 * 1024,
         gt=0,
-        description="largest inflated DICOM header (everything before the pixel data) read from "
-        "a zip member or a deflated file",
+        description="largest DICOM header (everything before the pixel data), read from a plain "
+        "file, a zip member or a deflated file",
+    )
+    max_header_elements: int = Field(
+        100_000,
+        gt=0,
+        description="most elements one DICOM data set may hold (parsing costs a few hundred "
+        "bytes of memory per element, whatever its size)",
     )
     max_zip_members: int = Field(2000, gt=0)
     max_zip_uncompressed_bytes: int = Field(

@@ -32,7 +32,12 @@ from verticals.domains.medical.deid import (
     load_key,
     refuse_burned_in,
 )
-from verticals.domains.medical.imaging import DecodedImage, decode_bytes
+from verticals.domains.medical.imaging import (
+    DecodedImage,
+    PreparedUpload,
+    decode_bytes,
+    prepare_upload,
+)
 from verticals.domains.medical.inference import InferenceEngine, centre_square, model_input, resize
 from verticals.domains.medical.overlay import heatmap_png
 from verticals.domains.medical.routing import resolve_task
@@ -98,6 +103,7 @@ class StudyService:
         task: str | None,
         ctx: AuditContext,
         idempotency_key: str | None = None,
+        prepared: PreparedUpload | None = None,
     ) -> StudyCreated:
         payload = {"file_sha256": input_sha256(data), "task": (task or "").strip().lower()}
         if idempotency_key is not None:
@@ -106,9 +112,11 @@ class StudyService:
             if previous is not None:
                 return self._replayed(previous)
 
-        decoded = decode_bytes(data, filename)
-        if decoded.dataset is not None:  # an uploaded DICOM; our own PNG/JPEG wrapper is clean
-            refuse_burned_in(decoded.dataset)  # type: ignore[arg-type]
+        # ``prepared``: ``data``'s headers, already read and checked (the API's header phase)
+        prepared = prepared if prepared is not None else prepare_upload(data)
+        if prepared.header is not None:  # an uploaded DICOM; our own PNG/JPEG wrapper is clean
+            refuse_burned_in(prepared.header)  # type: ignore[arg-type]  # header only: pre-decode
+        decoded = decode_bytes(prepared, filename)
         tasks = model_api.tasks()
         task_name = resolve_task(
             tasks, requested=task, modality=decoded.modality, body_part=decoded.body_part

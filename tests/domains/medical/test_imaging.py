@@ -215,3 +215,21 @@ def test_eight_bit_without_voi_keeps_its_levels_like_a_png(dataset_factory, png_
     assert decoded.pixels.max() < 0.8  # not stretched
     png = decode_bytes(png_factory(levels), "x.png")
     np.testing.assert_array_equal(decoded.pixels, png.pixels)
+
+
+def test_an_8bit_image_with_a_16bit_modality_lut_is_not_read_as_display_levels(
+    dataset_factory, to_bytes
+):
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence
+
+    ramp = np.tile(np.linspace(0, 249, 64).astype(np.uint8), (40, 1))
+    ds = dataset_factory(pixels=ramp, bits=8)
+    item = Dataset()
+    item.LUTDescriptor = [256, 0, 16]
+    item.ModalityLUTType = "US"
+    item.add_new(0x00283006, "US", (np.arange(256, dtype=np.uint16) * 16).tolist())
+    ds.ModalityLUTSequence = Sequence([item])
+    image = decode_bytes(to_bytes(ds))
+    assert image.modality_values.max() > 255
+    assert float((image.pixels >= 1.0).mean()) < 0.05  # was 92% clipped (values / 255)

@@ -204,3 +204,72 @@ def test_images_declared_clean_and_raster_uploads_are_accepted(
 def test_demo_dicoms_upload(medical_client, auth, path):
     r = _post(medical_client, auth(), path.read_bytes(), path.name)
     assert r.status_code == 201, r.text
+
+
+# --------------------------------------------------------------------------- error messages
+
+
+def _corrupt_vr(data: bytes, group: int, element: int) -> bytes:
+    """``data`` with the explicit VR of element (group, element) replaced by an unknown one."""
+    at = data.find(bytes([group & 0xFF, group >> 8, element & 0xFF, element >> 8]), 132)
+    out = bytearray(data)
+    out[at + 4 : at + 6] = b"Qq"
+    return bytes(out)
+
+
+def test_decoder_errors_never_quote_header_values(medical_client, auth, dicom_factory):
+    # pydicom's message was "Unknown (0028,0004) 'Photometric Interpretation' value 'DOE JANE'"
+    r = _post(medical_client, auth(), dicom_factory(PhotometricInterpretation="DOE JANE"))
+    assert r.status_code in (415, 422), r.text
+    assert "DOE" not in r.text.upper() and "cannot be decoded" in r.json()["error"]["message"]
+
+
+def test_routing_refusal_lists_the_tasks_not_the_header(medical_client, auth, dicom_factory):
+    r = medical_client.post(
+        "/v1/medical/studies",
+        files={"file": ("x.dcm", dicom_factory(body_part="DOE^JANE 1970"))},
+        headers=auth(),
+    )
+    assert r.status_code == 422, r.text
+    assert "DOE" not in r.text.upper() and "1970" not in r.text
+    assert "accepted" in r.json()["error"]["message"]
+    assert "pneumonia" in r.json()["error"]["details"]["tasks"]
+
+
+def test_zip_errors_never_quote_member_names(medical_client, auth, dicom_factory):
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+        archive.writestr("DOE_JANE_19700214/IM0001.dcm", dicom_factory())
+    crc = bytearray(buffer.getvalue())
+    crc[crc.find(b"\xe0\x7f\x10\x00") + 20] ^= 0xFF  # a pixel byte: "Bad CRC-32 for file '...'"
+    renamed = bytearray(buffer.getvalue())
+    renamed[renamed.find(b"DOE_JANE")] = ord("X")  # local and central names differ
+    for data in (crc, renamed):
+        r = medical_client.post(
+            "/v1/medical/studies",
+            files={"file": ("s.zip", bytes(data))},
+            data={"task": "pneumonia"},
+            headers=auth(),
+        )
+        assert r.status_code == 422, r.text
+        assert "JANE" not in r.text and "1970" not in r.text
+
+
+@pytest.mark.parametrize(
+    "tag",
+    [(0x0008, 0x0060), (0x0018, 0x0015), (0x0028, 0x0004), (0x0028, 0x0101), (0x0028, 0x1050)],
+)
+@pytest.mark.parametrize("task", ["pneumonia", None])
+def test_a_corrupt_element_is_422_not_500(medical_client, auth, dicom_factory, tag, task):
+    data = _corrupt_vr(dicom_factory(phi=True, WindowCenter="2000", WindowWidth="4000"), *tag)
+    r = medical_client.post(
+        "/v1/medical/studies",
+        files={"file": ("x.dcm", data)},
+        data={"task": task} if task else {},
+        headers=auth(),
+    )
+    assert r.status_code == 422, r.text
+    assert "Doe" not in r.text

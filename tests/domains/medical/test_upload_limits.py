@@ -327,3 +327,157 @@ def test_busy_decoders_answer_503_with_retry_after(
     assert r.headers["Retry-After"] == "1"
     assert r.json()["error"]["code"] == "overloaded"
     assert _upload(medical_client, headers, data).status_code == 201
+
+
+# --------------------------------------------------------------------------- header-phase work
+
+
+def test_a_codestream_larger_than_its_header_is_refused_before_decoding(no_decoding):
+    from openjpeg import encode as encode_j2k
+    from pydicom.encaps import encapsulate
+    from pydicom.uid import JPEG2000Lossless
+
+    from tests.domains.medical.conftest import dicom_bytes, make_dataset
+
+    ds = make_dataset(pixels=np.zeros((64, 64), np.uint8), bits=8)
+    ds.file_meta.TransferSyntaxUID = JPEG2000Lossless
+    stream = encode_j2k(np.zeros((512, 512), np.uint8), photometric_interpretation=2)
+    ds.PixelData = encapsulate([stream])
+    ds["PixelData"].VR = "OB"
+    with pytest.raises(InvalidInput, match="codestream"):
+        imaging.decode_dataset(pydicom.dcmread(io.BytesIO(dicom_bytes(ds))))
+
+
+def test_a_matching_codestream_still_decodes():
+    image = decode_bytes(Path(get_testdata_file("MR_small_jp2klossless.dcm")).read_bytes())
+    assert image.pixels.shape == (64, 64)
+
+
+def _deflated_without_preamble(inflated: int) -> bytes:
+    import zlib
+
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.filebase import DicomBytesIO
+    from pydicom.filewriter import write_file_meta_info
+    from pydicom.uid import DeflatedExplicitVRLittleEndian, SecondaryCaptureImageStorage
+
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
+    meta.MediaStorageSOPInstanceUID = "1.2.3"
+    meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian
+    buffer = DicomBytesIO()
+    buffer.is_little_endian, buffer.is_implicit_VR = True, False
+    write_file_meta_info(buffer, meta, enforce_standard=True)
+    deflater = zlib.compressobj(9, zlib.DEFLATED, -15)
+    body = b"".join(deflater.compress(b"\0" * MIB) for _ in range(inflated // MIB))
+    return buffer.getvalue() + body + deflater.flush()
+
+
+def test_a_deflated_file_without_preamble_is_inflated_under_the_caps(medical_env):
+    medical_env(max_header_bytes=MIB)
+    data = _deflated_without_preamble(64 * MIB)  # pydicom would inflate all 64 MiB at once
+    outcome, peak = _peak_bytes(lambda: inspect_upload(data))
+    assert isinstance(outcome, PayloadTooLarge), outcome
+    assert peak < 8 * MIB
+
+
+def _many_elements(count: int) -> bytes:
+    import struct
+
+    from tests.domains.medical.conftest import dicom_bytes, make_dataset
+
+    base = dicom_bytes(make_dataset())
+    at = base.find(b"\xe0\x7f\x10\x00")
+    tiny = b"".join(
+        struct.pack("<HH2sH", 0x0009 + 2 * (i >> 16), i & 0xFFFF, b"SH", 0) for i in range(count)
+    )
+    return base[:at] + tiny + base[at:]
+
+
+def test_a_header_of_too_many_elements_is_refused(medical_env):
+    medical_env(max_header_elements=1000)
+    assert inspect_upload(_many_elements(500)).kind == "dicom"
+    outcome, peak = _peak_bytes(lambda: inspect_upload(_many_elements(5000)))
+    assert isinstance(outcome, PayloadTooLarge) and "elements" in str(outcome), outcome
+    assert peak < 4 * MIB
+
+
+def test_elements_nested_in_sequences_count_too(medical_env, dataset_factory, to_bytes):
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence
+
+    medical_env(max_header_elements=1000)
+    ds = dataset_factory()
+    item = Dataset()
+    for i in range(6000):
+        item.add_new(0x00090000 | (0x1000 + i), "SH", "")
+    ds.add_new(0x00091001, "LO", "ACME")
+    ds.add_new(0x00091002, "SQ", Sequence([item]))
+    with pytest.raises(PayloadTooLarge, match="elements"):
+        inspect_upload(to_bytes(ds))
+
+
+def test_a_plain_header_is_capped_at_max_header_bytes(medical_env, dataset_factory, to_bytes):
+    medical_env(max_header_bytes=MIB)
+    ds = dataset_factory()
+    ds.add_new(0x00091010, "LO", "ACME")
+    ds.add_new(0x00091011, "OB", b"\0" * (2 * MIB))
+    with pytest.raises(PayloadTooLarge, match="MAX_HEADER_BYTES"):
+        inspect_upload(to_bytes(ds))
+
+
+def test_a_lying_zip_entry_count_is_caught_by_the_directory_size(medical_env):
+    import struct
+
+    medical_env(max_zip_members=10)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+        for i in range(2000):
+            archive.writestr(zipfile.ZipInfo(f"{i:x}"), b"")
+    data = bytearray(buffer.getvalue())
+    struct.pack_into("<HH", data, data.rfind(b"PK\x05\x06") + 8, 1, 1)  # "1 entry"
+    with pytest.raises(PayloadTooLarge, match="central directory"):
+        limits.zip_directory_entries(bytes(data))
+
+
+def test_zip_headers_are_charged_to_the_budget_and_read_once(
+    medical_env, monkeypatch, dataset_factory, to_bytes
+):
+    ds = dataset_factory()
+    ds.add_new(0x00091010, "LO", "ACME")
+    ds.add_new(0x00091011, "OB", b"\0" * MIB)  # a big private element before the pixels
+    blob = to_bytes(ds)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for i in range(8):
+            archive.writestr(f"m{i}.dcm", blob)
+    data = buffer.getvalue()
+    reads = []
+    real = imaging._member_header
+    monkeypatch.setattr(imaging, "_member_header", lambda *a: reads.append(1) or real(*a))
+    assert inspect_upload(data).kind == "zip"
+    assert len(reads) == 8  # one header read per member, the analysed one included
+    medical_env(max_decoded_bytes=4 * MIB)  # 8 headers of 1 MiB each pass it
+    with pytest.raises(PayloadTooLarge, match="zip's headers"):
+        inspect_upload(data)
+
+
+@pytest.mark.usefixtures("fake_models")
+def test_the_header_phase_runs_once_per_upload(medical_client, auth, monkeypatch, dicom_factory):
+    calls = []
+    real = imaging._prepare
+    monkeypatch.setattr(imaging, "_prepare", lambda data: calls.append(1) or real(data))
+    for task in (None, "pneumonia"):
+        calls.clear()
+        r = _upload(medical_client, auth(), dicom_factory(), task=task)
+        assert r.status_code == 201, r.text
+        assert len(calls) == 1
+
+
+@pytest.mark.usefixtures("fake_models")
+def test_burned_in_is_refused_before_any_pixel_is_decoded(
+    medical_client, auth, no_decoding, dicom_factory
+):
+    r = _upload(medical_client, auth(), dicom_factory(BurnedInAnnotation="YES"), task="pneumonia")
+    assert r.status_code == 422, r.text
+    assert r.json()["error"]["details"] == {"reason": "burned_in_annotation"}
