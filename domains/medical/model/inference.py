@@ -37,7 +37,7 @@ class Classifier:
     def __init__(
         self,
         extra: ModelExtra,
-        weights: Path,
+        weights: Path | bytes,
         version: str,
         card: ModelCard | None = None,
         ood: OodProfile | None = None,
@@ -54,7 +54,11 @@ class Classifier:
         load_weights(self._net, weights)
         self._net.eval()
         self._lock = threading.Lock()
-        self._ood_net: MedicalNet | None = None
+        # the OOD pass runs on a private copy, made now: its hooks never see a predict or
+        # Grad-CAM pass, and no hook or concurrent Grad-CAM state can be copied into it
+        self._ood_net: MedicalNet | None = (
+            copy.deepcopy(self._net).eval() if ood is not None else None
+        )
         self._ood_lock = threading.Lock()
 
     @property
@@ -107,12 +111,10 @@ class Classifier:
     def ood_score(self, image: np.ndarray) -> float | None:
         """Distance of ``image`` ``[1, H, W]`` from the training distribution / calibrated cut
         (above 1: out of distribution); None when this version has no profile."""
-        if self.ood is None:
+        if self.ood is None or self._ood_net is None:
             return None
         x = self._prepare(np.asarray(image)[None]).numpy()
-        with self._ood_lock:  # a private copy: its hooks never see a predict or Grad-CAM pass
-            if self._ood_net is None:
-                self._ood_net = copy.deepcopy(self._net).eval()
+        with self._ood_lock:  # the private copy made in __init__
             features = layer_statistics(self._ood_net, x, self.ood.layers)
         return float(self.ood.score(features)[0])
 

@@ -77,3 +77,41 @@ def test_scale_to_peak_keeps_proportions_and_zero():
     np.testing.assert_allclose(scale_to_peak(np.array([-1.0, np.nan, np.inf, 2.0])), [0, 0, 0, 1])
     assert not scale_to_peak(np.zeros((3, 3))).any()
     assert scale_to_peak(np.ones((2, 2))).dtype == np.float32
+
+
+def _hook_counts(model: nn.Module) -> list[tuple[int, int, int, int]]:
+    return [
+        (
+            len(m._forward_hooks),
+            len(m._forward_pre_hooks),
+            len(m._backward_hooks),
+            len(m._backward_pre_hooks),
+        )
+        for m in model.modules()
+    ]
+
+
+def test_grad_cam_leaves_no_hooks_on_the_model():
+    # MONAI's GradCAM registers a forward and a backward hook on the target layer and keeps no
+    # handle: without removal every call adds two more (memory and latency grow per request)
+    net = _net()
+    kept: list[int] = []
+    net[2].register_forward_hook(lambda *_: kept.append(1))  # the caller's own hook stays
+    before = _hook_counts(net)
+    image = torch.rand(1, 16, 12, generator=torch.Generator().manual_seed(1))
+    first = grad_cam(net, image)
+    for _ in range(5):
+        again = grad_cam(net, image)
+        assert _hook_counts(net) == before
+        np.testing.assert_array_equal(again, first)  # results unchanged call after call
+    assert len(kept) == 6  # the caller's hook fired once per call, and only once
+    net(image[None])
+    assert len(kept) == 7
+
+
+def test_grad_cam_removes_its_hooks_when_it_fails():
+    net = _net()
+    before = _hook_counts(net)
+    with pytest.raises(IndexError):  # the forward ran (hooks fired), the class score fails
+        grad_cam(net, torch.rand(1, 8, 8), class_index=5)
+    assert _hook_counts(net) == before
