@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load, load_file, save_file
 from torch import nn
 
 
@@ -48,8 +48,15 @@ def state_path(weights_path: Path) -> Path:
     return Path(weights_path).with_suffix(".json")
 
 
-def load_weights(model: nn.Module, weights_path: Path, *, strict: bool = True) -> nn.Module:
-    """Load safetensors weights into ``model`` (CPU tensors; moved by ``load_state_dict``)."""
-    tensors = load_file(str(weights_path), device="cpu")
+def load_weights(model: nn.Module, weights_path: Path | bytes, *, strict: bool = True) -> nn.Module:
+    """Load safetensors weights into ``model`` (CPU tensors; moved by ``load_state_dict``).
+
+    ``weights_path`` may be the file's bytes (as returned by the verifying loader's
+    ``read_verified``): the weights loaded are then exactly the bytes that were checked.
+    """
+    if isinstance(weights_path, bytes | bytearray):
+        tensors = load(bytes(weights_path))
+    else:
+        tensors = load_file(str(weights_path), device="cpu")
     unwrap(model).load_state_dict(tensors, strict=strict)
     return model

@@ -210,15 +210,24 @@ def save_booster(
     return path
 
 
-def load_booster(path: Path, *, nthread: int | None = None, device: str = "auto") -> xgb.Booster:
-    """Load a JSON/UBJ model; refuses other formats. Check the sha256 before calling this."""
+def load_booster(
+    path: Path | bytes, *, nthread: int | None = None, device: str = "auto"
+) -> xgb.Booster:
+    """Load a JSON/UBJ model; refuses other formats. Check the sha256 before calling this.
+
+    ``path`` may be the model file's bytes (JSON or UBJ, told apart by XGBoost from the content),
+    e.g. from the verifying loader's ``read_verified``: what is loaded is then what was checked.
+    """
     xgboost = _xgb()
-    path = Path(path)
-    _check_suffix(path)
-    if not path.is_file():
-        raise FileNotFoundError(path)
     booster = xgboost.Booster()
-    booster.load_model(str(path))
+    if isinstance(path, bytes | bytearray):
+        booster.load_model(bytearray(path))
+    else:
+        path = Path(path)
+        _check_suffix(path)
+        if not path.is_file():
+            raise FileNotFoundError(path)
+        booster.load_model(str(path))
     config: dict[str, Any] = {"device": pick_device(device)}  # type: ignore[arg-type]
     if nthread is not None:
         config["nthread"] = nthread

@@ -112,11 +112,13 @@ class FraudModel:
         return self.meta.calibration.apply(margin), contribs[:, :-1]
 
     @classmethod
-    def load(cls, path: Path, version: str = "", nthread: int = 1) -> FraudModel:
+    def load(cls, path: Path | bytes, version: str = "", nthread: int = 1) -> FraudModel:
+        """From a model file, or its bytes (as the verifying loader's ``read_verified`` returns)."""
         booster = load_booster(path, nthread=nthread)
         raw = booster.attr(META_KEY)
         if raw is None:
-            raise ValueError(f"{path} is not a verticals finance model (no {META_KEY} attribute)")
+            what = "the model" if isinstance(path, bytes | bytearray) else str(path)
+            raise ValueError(f"{what} is not a verticals finance model (no {META_KEY} attribute)")
         return cls(booster, ModelMeta.model_validate_json(raw), version, nthread=nthread)
 
     def save(self, path: Path) -> Path:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import shutil
+import os
 from pathlib import Path
 
 from sqlalchemy.orm import Session
 from verticals.core.config import get_settings
 from verticals.core.db import session_scope
-from verticals.core.errors import ModelUnavailable
+from verticals.core.errors import IntegrityError, ModelUnavailable
 from verticals.core.registry import (
     ModelVersion,
     derived_artifact,
@@ -18,12 +18,12 @@ from verticals.core.registry import (
     read_verified,
     register,
     register_derived,
-    verified_artifact,
 )
 from verticals.core.registry.store import list_versions
 from verticals.domains.medical.model.artifacts import (
     DOMAIN,
     ModelExtra,
+    ShippedModel,
     shipped_model,
     shipped_ood_profile,
 )
@@ -43,7 +43,8 @@ def _register_shipped(session, task: str) -> ModelVersion:
     settings.ensure_home()
     target = settings.artifacts_dir / DOMAIN / task / shipped.version / "model.safetensors"
     target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(weights, target)
+    # the bytes written are the bytes checked: a file swapped after the check is never copied
+    _write_atomic(target, _shipped_weights(shipped, weights))
     version = register(
         session,
         domain=DOMAIN,
@@ -55,8 +56,24 @@ def _register_shipped(session, task: str) -> ModelVersion:
         stage="production",
         extra=shipped.extra.to_json(),
     )
+    if version.sha256 != shipped.sha256:  # the target changed between our write and its hash
+        raise IntegrityError(
+            f"registered weights of medical/{task} differ from the shipped ones",
+            {"path": str(target), "expected": shipped.sha256, "actual": version.sha256},
+        )
     _register_shipped_profile(session, version)
     return version
+
+
+def _shipped_weights(shipped: ShippedModel, weights: Path) -> bytes:
+    """The shipped weights' bytes, hashed as read (the bytes returned are the bytes checked)."""
+    return read_verified(weights, shipped.sha256, what=f"shipped weights of {shipped.task}")
+
+
+def _write_atomic(target: Path, payload: bytes) -> None:
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(payload)
+    os.replace(tmp, target)
 
 
 def _register_shipped_profile(session: Session, version: ModelVersion) -> None:
@@ -91,7 +108,10 @@ def ensure_production_models() -> dict[str, str]:
 
 def classifier_from_version(version: ModelVersion, session: Session | None = None) -> Classifier:
     """The classifier of a registered version: weights and OOD profile sha256-checked."""
-    weights = verified_artifact(version)  # sha256 checked on every load
+    # read once, sha256-checked as read, loaded from those bytes (no reopen by path)
+    weights = read_verified(
+        Path(version.artifact_path), version.sha256, what=f"artifact of {version.ref}"
+    )
     extra = ModelExtra.model_validate(version.extra)
     if session is None:
         with session_scope() as own:
@@ -120,7 +140,8 @@ def load_classifier(task: str, version: str | None = None) -> Classifier:
 
 def shipped_classifier(task: str) -> Classifier:
     """The shipped model of ``task`` straight from the package (no database), sha256-checked."""
-    shipped, weights = shipped_model(task)
+    shipped, path = shipped_model(task)
+    weights = _shipped_weights(shipped, path)
     profile = shipped_ood_profile(shipped)
     ood = load_profile_bytes(profile) if profile is not None else None
     return Classifier(shipped.extra, weights, shipped.version, shipped.card, ood=ood)
