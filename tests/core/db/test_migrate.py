@@ -14,7 +14,13 @@ def test_migrations_go_up_and_down_including_plugin_branches(db, plugins):
     } <= tables
     downgrade(plugins.migration_dirs(), target="base")
     remaining = table_names() - {"alembic_version"}
-    assert not remaining & {"api_keys", "model_versions", "derived_artifacts", "echo_notes"}
+    assert not remaining & {
+        "api_keys",
+        "prediction_records",
+        "model_versions",
+        "derived_artifacts",
+        "echo_notes",
+    }
     upgrade(plugins.migration_dirs())
     assert {"api_keys", "echo_notes"} <= table_names()
 
