@@ -115,3 +115,41 @@ def test_grad_cam_removes_its_hooks_when_it_fails():
     with pytest.raises(IndexError):  # the forward ran (hooks fired), the class score fails
         grad_cam(net, torch.rand(1, 8, 8), class_index=5)
     assert _hook_counts(net) == before
+
+
+def test_grad_cam_equals_monais_raw_map_scaled_to_its_peak():
+    from monai.networks.nets import ResNet
+    from monai.visualize import GradCAM
+
+    torch.manual_seed(3)
+    model = ResNet("basic", [1, 1, 1, 1], [8, 16, 32, 64], spatial_dims=2, n_input_channels=1,
+                   conv1_t_size=3, conv1_t_stride=1, no_max_pool=True, num_classes=1).eval()
+    image = torch.rand(1, 1, 28, 28)
+    for layer in ("layer2", "layer3"):
+        raw = GradCAM(nn_module=model, target_layers=layer, postprocessing=lambda m: m)(
+            image, class_idx=0
+        )
+        expected = scale_to_peak(raw.detach().numpy()[0, 0])
+        np.testing.assert_allclose(grad_cam(model, image[0], target_layer=layer), expected,
+                                   atol=1e-5)
+
+
+def test_grad_cam_retains_no_memory_across_calls():
+    import gc
+    import tracemalloc
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1),
+                          nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 1)).eval()
+    image = torch.rand(1, 28, 28)
+    for _ in range(20):  # warm up allocator caches
+        grad_cam(model, image)
+    gc.collect()
+    tracemalloc.start()
+    before = tracemalloc.take_snapshot()
+    for _ in range(300):
+        grad_cam(model, image)
+    gc.collect()
+    grown = sum(s.size_diff for s in tracemalloc.take_snapshot().compare_to(before, "filename"))
+    tracemalloc.stop()
+    assert grown < 100_000, f"{grown} bytes retained after 300 calls"
