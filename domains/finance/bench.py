@@ -235,11 +235,7 @@ def run_bench(
     log: Callable[[str], Any] = print,
 ) -> dict[str, Any]:
     import httpx
-    from verticals.core.auth import create_key
-    from verticals.core.bootstrap import prepare_database
-    from verticals.core.config import reset_settings
-    from verticals.core.db import reset_engines, session_scope
-    from verticals.core.plugins import discover
+    from verticals.core.serving.provision import provision_scratch
 
     with (
         tempfile.TemporaryDirectory(prefix="verticals-bench-") as tmp,
@@ -247,24 +243,7 @@ def run_bench(
     ):
         home = Path(tmp)
         env = {**os.environ, "VERTICALS_HOME": str(home), "VERTICALS_DATABASE_URL": scratch_url}
-        saved = {k: os.environ.get(k) for k in ("VERTICALS_HOME", "VERTICALS_DATABASE_URL")}
-        os.environ.update({k: env[k] for k in saved})
-        reset_settings()
-        reset_engines()
-        try:
-            plugins = discover()
-            prepare_database(plugins)
-            plugins.domains["finance"].ensure_production_model()
-            with session_scope() as session:
-                key = create_key(session, "bench", ["finance:score"]).key
-        finally:
-            reset_engines()
-            for k, v in saved.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
-            reset_settings()
+        key = provision_scratch(home, scratch_url, "finance", ["finance:score"])
         headers = {"Authorization": f"Bearer {key}"}
         results: dict[str, Any] = {
             "mode": "http-loopback",

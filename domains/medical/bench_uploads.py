@@ -400,11 +400,7 @@ def run_upload_bench(
 ) -> dict[str, Any]:
     """Run the bench (see the module docstring); the figures as a JSON-ready dict.
     ``ordinary``: also send one shipped demo DICOM in the rotation."""
-    from verticals.core.auth import create_key
-    from verticals.core.bootstrap import prepare_database
-    from verticals.core.config import reset_settings
-    from verticals.core.db import reset_engines, session_scope
-    from verticals.core.plugins import discover
+    from verticals.core.serving.provision import provision_scratch
 
     started = time.perf_counter()
     demo = sorted((Path(__file__).parent / "demo").glob("*/*.dcm"))
@@ -420,24 +416,7 @@ def run_upload_bench(
             "VERTICALS_HOME": str(home),
             "VERTICALS_DATABASE_URL": f"sqlite:///{home / 'bench.db'}",
         }
-        saved = {k: os.environ.get(k) for k in ("VERTICALS_HOME", "VERTICALS_DATABASE_URL")}
-        os.environ.update({k: env[k] for k in saved})
-        reset_settings()
-        reset_engines()
-        try:
-            plugins = discover()
-            prepare_database(plugins)
-            plugins.domains["medical"].ensure_production_model()
-            with session_scope() as session:
-                key = create_key(session, "bench", ["medical:write"]).key
-        finally:
-            reset_engines()
-            for k, v in saved.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
-            reset_settings()
+        key = provision_scratch(home, env["VERTICALS_DATABASE_URL"], "medical", ["medical:write"])
 
         counts: dict[str, Counter[int]] = {name: Counter() for name in bodies}
         latencies: list[float] = []
