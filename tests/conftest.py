@@ -111,3 +111,44 @@ def client(db):
 
     with TestClient(create_app(), raise_server_exceptions=False) as test_client:
         yield test_client
+
+
+@pytest.fixture
+def swap_after_check(monkeypatch: pytest.MonkeyPatch):
+    """``swap_after_check(digest, swap, restore=None)``: run ``swap`` once, right after the
+    verifying code has computed ``digest`` (the moment between the check and any later reopen of
+    the file by path); ``restore``, if given, right after the next digest computed (a transient
+    swap, which a later re-check cannot see). Returns the list of what fired (1, then 2)."""
+    import hashlib
+
+    from verticals.core.registry import integrity
+
+    def arm(digest: str, swap, restore=None) -> list[int]:  # noqa: ANN001 - callables
+        fired: list[int] = []
+
+        class _Hash:
+            def __init__(self, *args) -> None:
+                self._inner = hashlib.sha256(*args)
+
+            def update(self, data) -> None:  # noqa: ANN001
+                self._inner.update(data)
+
+            def hexdigest(self) -> str:
+                value = self._inner.hexdigest()
+                if not fired:
+                    if value == digest:
+                        fired.append(1)
+                        swap()
+                elif len(fired) == 1:
+                    fired.append(2)
+                    if restore is not None:
+                        restore()
+                return value
+
+        class _Hashlib:
+            sha256 = _Hash
+
+        monkeypatch.setattr(integrity, "hashlib", _Hashlib)
+        return fired
+
+    return arm

@@ -3,49 +3,14 @@ served nor registered as trusted."""
 
 from __future__ import annotations
 
-import hashlib
 import shutil
-from collections.abc import Callable
 from pathlib import Path
 
 from verticals.core.db import session_scope
-from verticals.core.registry import integrity, list_versions
+from verticals.core.registry import list_versions
 from verticals.domains.finance import production
 from verticals.domains.finance.config import MODEL_NAME
 from verticals.domains.finance.model import FraudModel
-
-
-def _swap_after_check(
-    monkeypatch, digest: str, swap: Callable[[], None], restore: Callable[[], None] | None = None
-) -> list[int]:
-    """Run ``swap`` once, right after the verifying code has computed ``digest``; ``restore``,
-    if given, right after the next digest computed (a transient swap)."""
-    fired: list[int] = []
-
-    class _Hash:
-        def __init__(self, *args) -> None:
-            self._inner = hashlib.sha256(*args)
-
-        def update(self, data) -> None:
-            self._inner.update(data)
-
-        def hexdigest(self) -> str:
-            value = self._inner.hexdigest()
-            if not fired:
-                if value == digest:
-                    fired.append(1)
-                    swap()
-            elif len(fired) == 1:
-                fired.append(2)
-                if restore is not None:
-                    restore()
-            return value
-
-    class _Hashlib:
-        sha256 = _Hash
-
-    monkeypatch.setattr(integrity, "hashlib", _Hashlib)
-    return fired
 
 
 def _other_model(genuine: Path, out: Path) -> bytes:
@@ -56,13 +21,13 @@ def _other_model(genuine: Path, out: Path) -> bytes:
     return out.read_bytes()
 
 
-def test_load_model_serves_the_bytes_it_checked(db, monkeypatch, tmp_path):
+def test_load_model_serves_the_bytes_it_checked(swap_after_check, db, monkeypatch, tmp_path):
     production.ensure_production_model()
     entry = production.production_entry()
     path = Path(entry.artifact_path)
     genuine = FraudModel.load(path).meta
     other = _other_model(path, tmp_path / f"other{path.suffix}")
-    fired = _swap_after_check(monkeypatch, entry.sha256, lambda: path.write_bytes(other))
+    fired = swap_after_check(entry.sha256, lambda: path.write_bytes(other))
     model = production.load_model(entry)
     assert fired  # the file was swapped after its check ...
     assert model.meta == genuine  # ... and the checked model is the one served
@@ -78,7 +43,9 @@ def test_load_model_from_bytes_matches_the_file(db):
     assert from_bytes.booster.save_raw("json") == from_file.booster.save_raw("json")
 
 
-def test_registration_never_trusts_a_source_swapped_after_its_check(db, monkeypatch, tmp_path):
+def test_registration_never_trusts_a_source_swapped_after_its_check(
+    swap_after_check, db, monkeypatch, tmp_path
+):
     source = tmp_path / "shipped" / production.MODEL_FILE.name
     source.parent.mkdir()
     shutil.copyfile(production.MODEL_FILE, source)
@@ -86,8 +53,8 @@ def test_registration_never_trusts_a_source_swapped_after_its_check(db, monkeypa
     genuine = source.read_bytes()
     sha = production.shipped_card()["sha256"]
     other = _other_model(source, tmp_path / f"other{source.suffix}")
-    fired = _swap_after_check(
-        monkeypatch, sha, lambda: source.write_bytes(other), restore=lambda: source.write_bytes(genuine)
+    fired = swap_after_check(
+        sha, lambda: source.write_bytes(other), restore=lambda: source.write_bytes(genuine)
     )
     production.ensure_production_model()
     assert fired

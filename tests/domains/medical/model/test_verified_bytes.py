@@ -4,9 +4,7 @@ nor registered; the classifier's network keeps no Grad-CAM hooks; the OOD copy i
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import shutil
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +13,7 @@ import torch
 from safetensors.torch import load, save
 from verticals.core.db import session_scope
 from verticals.core.errors import IntegrityError
-from verticals.core.registry import integrity, list_versions
+from verticals.core.registry import list_versions
 from verticals.domains.medical.model import artifacts
 from verticals.domains.medical.model.artifacts import shipped_model
 from verticals.domains.medical.model.production import (
@@ -25,40 +23,6 @@ from verticals.domains.medical.model.production import (
 )
 
 TASK = "pneumonia"
-
-
-def _swap_after_check(
-    monkeypatch, digest: str, swap: Callable[[], None], restore: Callable[[], None] | None = None
-) -> list[int]:
-    """Run ``swap`` once, right after the verifying code has computed ``digest`` (the moment
-    between the check and any later reopen of the file by path); ``restore``, if given, right
-    after the next digest computed (a transient swap, which a later re-check cannot see)."""
-    fired: list[int] = []
-
-    class _Hash:
-        def __init__(self, *args) -> None:
-            self._inner = hashlib.sha256(*args)
-
-        def update(self, data) -> None:
-            self._inner.update(data)
-
-        def hexdigest(self) -> str:
-            value = self._inner.hexdigest()
-            if not fired:
-                if value == digest:
-                    fired.append(1)
-                    swap()
-            elif len(fired) == 1:
-                fired.append(2)
-                if restore is not None:
-                    restore()
-            return value
-
-    class _Hashlib:
-        sha256 = _Hash
-
-    monkeypatch.setattr(integrity, "hashlib", _Hashlib)
-    return fired
 
 
 def _other_weights(original: bytes) -> bytes:
@@ -75,28 +39,28 @@ def _assert_weights(classifier, payload: bytes) -> None:
         assert torch.equal(actual[name], tensor), name
 
 
-def test_load_classifier_serves_the_bytes_it_checked(db, monkeypatch):
+def test_load_classifier_serves_the_bytes_it_checked(swap_after_check, db, monkeypatch):
     ensure_production_models()
     with session_scope() as session:
         row = list_versions(session, "medical", TASK)[0]
     path = Path(row.artifact_path)
     genuine = path.read_bytes()
-    fired = _swap_after_check(
-        monkeypatch, row.sha256, lambda: path.write_bytes(_other_weights(genuine))
+    fired = swap_after_check(
+        row.sha256, lambda: path.write_bytes(_other_weights(genuine))
     )
     classifier = load_classifier(TASK)
     assert fired  # the file was swapped after its check ...
     _assert_weights(classifier, genuine)  # ... and the checked weights are the ones served
 
 
-def test_shipped_classifier_serves_the_bytes_it_checked(monkeypatch, tmp_path):
+def test_shipped_classifier_serves_the_bytes_it_checked(swap_after_check, monkeypatch, tmp_path):
     shipped_copy = tmp_path / "shipped"
     shutil.copytree(artifacts.shipped_dir(), shipped_copy)
     monkeypatch.setattr(artifacts, "shipped_dir", lambda: shipped_copy)
     shipped, weights = shipped_model(TASK)
     genuine = weights.read_bytes()
-    fired = _swap_after_check(
-        monkeypatch, shipped.sha256, lambda: weights.write_bytes(_other_weights(genuine))
+    fired = swap_after_check(
+        shipped.sha256, lambda: weights.write_bytes(_other_weights(genuine))
     )
     try:
         classifier = shipped_classifier(TASK)
@@ -107,14 +71,15 @@ def test_shipped_classifier_serves_the_bytes_it_checked(monkeypatch, tmp_path):
     _assert_weights(classifier, genuine)
 
 
-def test_registration_never_trusts_a_source_swapped_after_its_check(db, monkeypatch, tmp_path):
+def test_registration_never_trusts_a_source_swapped_after_its_check(
+    swap_after_check, db, monkeypatch, tmp_path
+):
     shipped_copy = tmp_path / "shipped"
     shutil.copytree(artifacts.shipped_dir(), shipped_copy)
     monkeypatch.setattr(artifacts, "shipped_dir", lambda: shipped_copy)
     shipped, weights = shipped_model(TASK)
     genuine = weights.read_bytes()
-    fired = _swap_after_check(
-        monkeypatch,
+    fired = swap_after_check(
         shipped.sha256,
         lambda: weights.write_bytes(_other_weights(genuine)),
         restore=lambda: weights.write_bytes(genuine),
