@@ -42,12 +42,33 @@ def train_command(
     epochs: Annotated[
         int | None, typer.Option("--epochs", min=1, help="override the task recipe's epochs")
     ] = None,
+    cv: Annotated[
+        int | None,
+        typer.Option("--cv", min=2, help="k-fold cross-validation over train+val, then a final "
+                     "model on all of it (calibrated; cv_* figures in its card)"),
+    ] = None,
+    ship: Annotated[
+        str | None,
+        typer.Option("--ship", metavar="VERSION", help="with --cv: write the model into "
+                     "shared_models/medical as VERSION instead of registering it"),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
 ) -> None:
     """Train a medical task's model; register it and promote it when it beats production."""
     name = _known_task(task)
+    options: dict = {"epochs": epochs} if epochs else {}
+    if ship is not None:
+        from verticals.core.errors import InvalidInput
+
+        if cv is None or nproc > 1:
+            raise InvalidInput("--ship needs --cv K and one process")
+        card = model_api.ship_task(name, seed, ship, cv=cv, data=data, **options)
+        payload = {"task": name, "version": ship, "metrics": card}
+        print(json.dumps(payload) if as_json else f"shipped medical/{name} {ship}: {card}")
+        return
     _prepare_database()
-    options = {"epochs": epochs} if epochs else {}
+    if cv is not None:
+        options["cv"] = cv
     report = model_api.train_task(name, data, nproc, seed, **options)
     payload = report.model_dump(mode="json") if hasattr(report, "model_dump") else dict(report)
     if as_json:

@@ -49,6 +49,13 @@ def train_task(task: str, data: Path | None, nproc: int, seed: int, **options: A
     return train(task, data, nproc, seed, **options)
 
 
+def ship_task(task: str, seed: int, version: str, **options: Any) -> dict[str, float]:
+    """Cross-validate, train and write ``task`` into ``shared_models/medical``; card metrics."""
+    from verticals.domains.medical.model.ship import ship
+
+    return dict(ship(task, seed, version, **options).card.metrics)
+
+
 def evaluate_task(task: str, data_file: Path, split: str) -> dict[str, float]:
     from verticals.domains.medical.model import evaluate_task as evaluate
 

@@ -16,6 +16,21 @@ from verticals.domains.medical.model.metrics import roc_auc
 from verticals.domains.medical.model.tasks import get_task
 
 
+def register_ood_profile(session, version, data_file: Path) -> None:
+    """Fit the version's out-of-distribution profile (``model.ood``) and register it beside the
+    weights as its ``ood-profile`` derived artifact (sha256-checked on every load)."""
+    from verticals.core.registry import register_derived
+    from verticals.domains.medical.model.ood import fit_profile_on_file, save_profile
+    from verticals.domains.medical.model.production import OOD_KIND, classifier_from_version
+
+    classifier = classifier_from_version(version, session)
+    profile = fit_profile_on_file(
+        classifier.torch_module().logits, classifier.input_size, data_file
+    )
+    path = save_profile(profile, Path(version.artifact_path).with_name("ood.safetensors"))
+    register_derived(session, version, OOD_KIND, path)
+
+
 def register_run(report, checkpoint: Path, extra: ModelExtra, data_file: Path, val_set: ImageSet):
     """Copy the checkpoint into the artifacts folder, register it (staging), and promote it when
     its carved-validation AUC beats the production model's on the same split."""
@@ -51,14 +66,61 @@ def register_run(report, checkpoint: Path, extra: ModelExtra, data_file: Path, v
         baseline = float("-inf")
         if current is not None:
             targets = (val_set.labels == spec.positive_index).astype(np.int64)
-            baseline = roc_auc(targets, classifier_from_version(current).predict(val_set.images))
-        register(
+            baseline = roc_auc(
+                targets, classifier_from_version(current, session).predict(val_set.images)
+            )
+        version = register(
             session, domain=DOMAIN, name=spec.name, version=report.version,
             artifact_path=target, metrics=report.metrics, card=card, stage="staging",
             extra={**extra.to_json(), "production_val_roc_auc": baseline
                    if np.isfinite(baseline) else None},
         )
+        register_ood_profile(session, version, data_file)
         promoted = report.metrics["val_roc_auc"] > baseline
+        if promoted:
+            promote(session, domain=DOMAIN, name=spec.name, version=report.version)
+    return report.model_copy(
+        update={"registered": True, "promoted": promoted, "artifact": str(target)}
+    )
+
+
+def register_cv_run(report, checkpoint: Path, extra: ModelExtra, data_file: Path):
+    """Register a cross-validated run (staging) and promote it when production has no k-fold
+    figures or a lower ``cv_roc_auc_mean`` (a final model has no held-out split of its own)."""
+    from verticals.domains.medical.model.crossval import card_texts
+
+    spec = get_task(report.task)
+    settings = get_settings()
+    settings.ensure_home()
+    target = settings.artifacts_dir / DOMAIN / spec.name / report.version / "model.safetensors"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(checkpoint, target)
+    command = f"verticals train medical --task {spec.name} --cv {report.cv} --seed {report.seed}"
+    if report.epochs_override:
+        command += f" --epochs {report.epochs_override}"
+    card = build_card(
+        spec,
+        metrics=report.metrics,
+        reproduce_command=command + f" --data {data_file}",
+        training_data=f"{data_file} (train and val splits pooled)",
+        description=f"MONAI ResNet at {report.input_size}x{report.input_size}, seed="
+        f"{report.seed}, {report.cv}-fold cross-validated recipe, final model on all data"
+        + (f", mean weights of the last {report.averaged_epochs} epochs"
+           if report.averaged_epochs else ""),
+        input_size=report.input_size,
+        **card_texts(spec, report.metrics),
+    )
+    new = report.metrics["cv_roc_auc_mean"]
+    with session_scope() as session:
+        current = production_version(session, DOMAIN, spec.name)
+        baseline = (current.metrics or {}).get("cv_roc_auc_mean") if current else None
+        version = register(
+            session, domain=DOMAIN, name=spec.name, version=report.version,
+            artifact_path=target, metrics=report.metrics, card=card, stage="staging",
+            extra={**extra.to_json(), "production_cv_roc_auc_mean": baseline},
+        )
+        register_ood_profile(session, version, data_file)
+        promoted = baseline is None or new > baseline
         if promoted:
             promote(session, domain=DOMAIN, name=spec.name, version=report.version)
     return report.model_copy(
