@@ -31,17 +31,23 @@ def register_ood_profile(session, version, data_file: Path) -> None:
     register_derived(session, version, OOD_KIND, path)
 
 
+def _stored_checkpoint(task: str, version: str, checkpoint: Path) -> Path:
+    """The checkpoint copied to ``<artifacts>/medical/<task>/<version>/model.safetensors``."""
+    settings = get_settings()
+    settings.ensure_home()
+    target = settings.artifacts_dir / DOMAIN / task / version / "model.safetensors"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(checkpoint, target)
+    return target
+
+
 def register_run(report, checkpoint: Path, extra: ModelExtra, data_file: Path, val_set: ImageSet):
     """Copy the checkpoint into the artifacts folder, register it (staging), and promote it when
     its carved-validation AUC beats the production model's on the same split."""
     from verticals.domains.medical.model.production import classifier_from_version
 
     spec = get_task(report.task)
-    settings = get_settings()
-    settings.ensure_home()
-    target = settings.artifacts_dir / DOMAIN / spec.name / report.version / "model.safetensors"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(checkpoint, target)
+    target = _stored_checkpoint(spec.name, report.version, checkpoint)
     state = checkpoint.with_suffix(".json")
     if state.is_file():
         shutil.copyfile(state, target.with_suffix(".json"))
@@ -90,11 +96,7 @@ def register_cv_run(report, checkpoint: Path, extra: ModelExtra, data_file: Path
     from verticals.domains.medical.model.crossval import card_texts
 
     spec = get_task(report.task)
-    settings = get_settings()
-    settings.ensure_home()
-    target = settings.artifacts_dir / DOMAIN / spec.name / report.version / "model.safetensors"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(checkpoint, target)
+    target = _stored_checkpoint(spec.name, report.version, checkpoint)
     command = f"verticals train medical --task {spec.name} --cv {report.cv} --seed {report.seed}"
     if report.epochs_override:
         command += f" --epochs {report.epochs_override}"
