@@ -1,8 +1,14 @@
-"""A scratch home and database ready to serve one domain: what a benchmark's server starts on."""
+"""What a benchmark's server runs on: a scratch home and database ready to serve one domain,
+and the server itself in a child process, waited for until it is ready."""
 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 HOME_ENV = ("VERTICALS_HOME", "VERTICALS_DATABASE_URL")
@@ -38,3 +44,47 @@ def provision_scratch(home: Path, database_url: str, domain: str, scopes: list[s
             else:
                 os.environ[name] = value
         reset_settings()
+
+
+@contextmanager
+def launched_server(
+    factory: str,
+    env: dict[str, str],
+    port: int,
+    *,
+    ready: Callable[[str], bool],
+    workers: int = 1,
+    timeout_s: float = 120.0,
+) -> Iterator[tuple[str, subprocess.Popen]]:
+    """``verticals.core.serving.server`` serving ``factory`` on 127.0.0.1:``port`` in a child
+    process; yields (base URL, process) once ``ready(url)`` is true, stops it afterwards.
+    ``ready`` may raise ``httpx.HTTPError`` or ``ValueError`` while the server starts."""
+    import httpx
+
+    command = [
+        sys.executable, "-m", "verticals.core.serving.server", factory,
+        "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
+        "--no-access-log", "--workers", str(workers),
+    ]  # fmt: skip
+    process = subprocess.Popen(command, env=env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"{factory} exited with {process.returncode}")
+            try:
+                if ready(url):
+                    break
+            except (httpx.HTTPError, ValueError):
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{factory} did not get ready in {timeout_s:.0f}s")
+            time.sleep(0.2)
+        yield url, process
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()

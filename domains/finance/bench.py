@@ -15,8 +15,6 @@ import asyncio
 import json
 import os
 import socket
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -91,37 +89,15 @@ def _scratch_database(server_url: str | None, home: Path) -> Iterator[str]:
         admin.dispose()
 
 
-@contextmanager
-def _server(factory: str, env: dict[str, str], port: int, workers: int = 1) -> Iterator[str]:
-    command = [
-        sys.executable, "-m", "verticals.core.serving.server", factory, "--host", "127.0.0.1",
-        "--port", str(port), "--log-level", "warning", "--no-access-log",
-        "--workers", str(workers),
-    ]
-    process = subprocess.Popen(command, env=env)
-    url = f"http://127.0.0.1:{port}"
-    try:
+def _answers(path: str) -> Callable[[str], bool]:
+    """Ready as soon as ``path`` answers at all (any status)."""
+
+    def ready(url: str) -> bool:
         import httpx
 
-        deadline = time.monotonic() + 120
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"{factory} exited with {process.returncode}")
-            try:
-                if httpx.get(f"{url}/healthz" if "api" in factory else f"{url}/docs").status_code:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{factory} did not start in time")
-            time.sleep(0.2)
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        return bool(httpx.get(f"{url}{path}").status_code)
+
+    return ready
 
 
 async def _exchange(
@@ -235,7 +211,7 @@ def run_bench(
     log: Callable[[str], Any] = print,
 ) -> dict[str, Any]:
     import httpx
-    from verticals.core.serving.provision import provision_scratch
+    from verticals.core.serving.provision import launched_server, provision_scratch
 
     with (
         tempfile.TemporaryDirectory(prefix="verticals-bench-") as tmp,
@@ -253,14 +229,20 @@ def run_bench(
             "database": make_url(env["VERTICALS_DATABASE_URL"]).get_backend_name(),
         }
         echo_body = _Transactions(1)
-        with _server("verticals.domains.finance.bench:echo_app", env, _free_port(), workers) as url:
+        with launched_server(
+            "verticals.domains.finance.bench:echo_app", env, _free_port(),
+            ready=_answers("/docs"), workers=workers,
+        ) as (url, _):
             results["echo"] = {}
             for level in LEVELS:
                 out = asyncio.run(_load(f"{url}/echo", echo_body, {}, level, seconds))
                 results["echo"][str(level)] = out
                 log(f"echo     c={level:<3d} {out}")
         bodies = _Transactions(2)
-        with _server("verticals.apps.api:create_app", env, _free_port(), workers) as url:
+        with launched_server(
+            "verticals.apps.api:create_app", env, _free_port(),
+            ready=_answers("/healthz"), workers=workers,
+        ) as (url, _):
             score_url = f"{url}/v1/finance/transactions:score"
             asyncio.run(_load(score_url, bodies, headers, 4, 1.0))  # warm-up
             results["finance"] = {}

@@ -18,15 +18,12 @@ from __future__ import annotations
 import os
 import socket
 import struct
-import subprocess
-import sys
 import tempfile
 import threading
 import time
 import zlib
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -296,38 +293,11 @@ def _reset_high_water_mark(pid: int) -> bool:
         return False
 
 
-@contextmanager
-def _server(env: dict[str, str], port: int) -> Iterator[tuple[str, subprocess.Popen]]:
+def _medical_ready(url: str) -> bool:
     import httpx
 
-    command = [
-        sys.executable, "-m", "verticals.core.serving.server", "verticals.apps.api:create_app",
-        "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
-        "--no-access-log", "--workers", "1",
-    ]  # fmt: skip
-    process = subprocess.Popen(command, env=env)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 300
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"the API server exited with {process.returncode}")
-            try:
-                ready = httpx.get(f"{url}/readyz", timeout=5).json()
-                if ready.get("domains", {}).get("medical", {}).get("ready"):
-                    break
-            except (httpx.HTTPError, ValueError):
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("the API server did not get ready in time")
-            time.sleep(0.5)
-        yield url, process
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+    ready = httpx.get(f"{url}/readyz", timeout=5).json()
+    return bool(ready.get("domains", {}).get("medical", {}).get("ready"))
 
 
 class _Sampler(threading.Thread):
@@ -400,7 +370,7 @@ def run_upload_bench(
 ) -> dict[str, Any]:
     """Run the bench (see the module docstring); the figures as a JSON-ready dict.
     ``ordinary``: also send one shipped demo DICOM in the rotation."""
-    from verticals.core.serving.provision import provision_scratch
+    from verticals.core.serving.provision import launched_server, provision_scratch
 
     started = time.perf_counter()
     demo = sorted((Path(__file__).parent / "demo").glob("*/*.dcm"))
@@ -427,7 +397,10 @@ def run_upload_bench(
                 counts[name][status] += 1
                 latencies.append(elapsed)
 
-        with _server(env, _free_port()) as (url, process):
+        with launched_server(
+            "verticals.apps.api:create_app", env, _free_port(), ready=_medical_ready,
+            timeout_s=300,
+        ) as (url, process):
             time.sleep(2.0)  # let start-up allocations settle
             baseline, _ = rss_bytes(process.pid)
             hwm_reset = _reset_high_water_mark(process.pid)

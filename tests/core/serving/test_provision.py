@@ -24,3 +24,14 @@ def test_provision_scratch_prepares_a_home_and_restores_the_environment(tmp_path
         scopes = conn.execute(text("SELECT scopes FROM api_keys")).scalars().all()
     engine.dispose()
     assert stages == ["production"] and "finance:score" in str(scopes)
+
+
+def test_launched_server_reports_a_server_that_cannot_start(tmp_path):
+    import pytest
+    from verticals.core.serving.provision import launched_server
+
+    with pytest.raises(RuntimeError, match="exited with"):
+        with launched_server("verticals.no_such_module:app", dict(os.environ), 1,
+                             ready=lambda url: False,
+                             timeout_s=60):
+            pass
