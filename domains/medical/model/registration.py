@@ -41,6 +41,28 @@ def _stored_checkpoint(task: str, version: str, checkpoint: Path) -> Path:
     return target
 
 
+def _averaged_note(report) -> str:  # noqa: ANN001 - TrainReport
+    if not report.averaged_epochs:
+        return ""
+    return f", mean weights of the last {report.averaged_epochs} epochs"
+
+
+def _register_then_promote(
+    session, report, target: Path, card, data_file: Path, *, extra: dict, promote_it: bool
+):  # noqa: ANN001, ANN202 - Session, TrainReport, ModelCard
+    """Register the run (staging) with its OOD profile; promote it when ``promote_it``."""
+    version = register(
+        session, domain=DOMAIN, name=report.task, version=report.version,
+        artifact_path=target, metrics=report.metrics, card=card, stage="staging", extra=extra,
+    )
+    register_ood_profile(session, version, data_file)
+    if promote_it:
+        promote(session, domain=DOMAIN, name=report.task, version=report.version)
+    return report.model_copy(
+        update={"registered": True, "promoted": promote_it, "artifact": str(target)}
+    )
+
+
 def register_run(report, checkpoint: Path, extra: ModelExtra, data_file: Path, val_set: ImageSet):
     """Copy the checkpoint into the artifacts folder, register it (staging), and promote it when
     its carved-validation AUC beats the production model's on the same split."""
@@ -63,8 +85,7 @@ def register_run(report, checkpoint: Path, extra: ModelExtra, data_file: Path, v
         training_data=f"{data_file} (train split minus the carved validation split)",
         description=f"MONAI ResNet at {report.input_size}x{report.input_size}, "
         f"init_from={report.init_from}, seed={report.seed}"
-        + (f", mean weights of the last {report.averaged_epochs} epochs"
-           if report.averaged_epochs else ""),
+        + _averaged_note(report),
         input_size=report.input_size,
     )
     with session_scope() as session:
@@ -75,19 +96,12 @@ def register_run(report, checkpoint: Path, extra: ModelExtra, data_file: Path, v
             baseline = roc_auc(
                 targets, classifier_from_version(current, session).predict(val_set.images)
             )
-        version = register(
-            session, domain=DOMAIN, name=spec.name, version=report.version,
-            artifact_path=target, metrics=report.metrics, card=card, stage="staging",
+        return _register_then_promote(
+            session, report, target, card, data_file,
             extra={**extra.to_json(), "production_val_roc_auc": baseline
                    if np.isfinite(baseline) else None},
+            promote_it=report.metrics["val_roc_auc"] > baseline,
         )
-        register_ood_profile(session, version, data_file)
-        promoted = report.metrics["val_roc_auc"] > baseline
-        if promoted:
-            promote(session, domain=DOMAIN, name=spec.name, version=report.version)
-    return report.model_copy(
-        update={"registered": True, "promoted": promoted, "artifact": str(target)}
-    )
 
 
 def register_cv_run(report, checkpoint: Path, extra: ModelExtra, data_file: Path):
@@ -107,8 +121,7 @@ def register_cv_run(report, checkpoint: Path, extra: ModelExtra, data_file: Path
         training_data=f"{data_file} (train and val splits pooled)",
         description=f"MONAI ResNet at {report.input_size}x{report.input_size}, seed="
         f"{report.seed}, {report.cv}-fold cross-validated recipe, final model on all data"
-        + (f", mean weights of the last {report.averaged_epochs} epochs"
-           if report.averaged_epochs else ""),
+        + _averaged_note(report),
         input_size=report.input_size,
         **card_texts(spec, report.metrics),
     )
@@ -116,15 +129,8 @@ def register_cv_run(report, checkpoint: Path, extra: ModelExtra, data_file: Path
     with session_scope() as session:
         current = production_version(session, DOMAIN, spec.name)
         baseline = (current.metrics or {}).get("cv_roc_auc_mean") if current else None
-        version = register(
-            session, domain=DOMAIN, name=spec.name, version=report.version,
-            artifact_path=target, metrics=report.metrics, card=card, stage="staging",
+        return _register_then_promote(
+            session, report, target, card, data_file,
             extra={**extra.to_json(), "production_cv_roc_auc_mean": baseline},
+            promote_it=baseline is None or new > baseline,
         )
-        register_ood_profile(session, version, data_file)
-        promoted = baseline is None or new > baseline
-        if promoted:
-            promote(session, domain=DOMAIN, name=spec.name, version=report.version)
-    return report.model_copy(
-        update={"registered": True, "promoted": promoted, "artifact": str(target)}
-    )
