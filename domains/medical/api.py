@@ -15,9 +15,6 @@ from starlette.concurrency import run_in_threadpool
 from verticals.core.auth import Principal
 from verticals.core.errors import PayloadTooLarge
 from verticals.core.serving.deps import audit_context, require_scope
-from verticals.domains.medical import model_api
-from verticals.domains.medical.imaging import PreparedUpload, prepare_upload
-from verticals.domains.medical.routing import resolve_task
 from verticals.domains.medical.schemas import (
     ReviewIn,
     ReviewOut,
@@ -56,24 +53,6 @@ async def _read_limited(upload: UploadFile) -> bytes:
     return b"".join(chunks)
 
 
-def _check_before_decoding(data: bytes, task: str | None) -> PreparedUpload:
-    """Refuse what the form and the headers alone can refuse, before any pixel is decoded.
-
-    An unknown ``task`` is a 422 naming the field, before the upload is read. Then the headers
-    are read once (``imaging.prepare_upload``: every size limit, 413/415/422) and, without a
-    task, must choose one (a PNG/JPEG cannot: 422). The prepared upload goes on to the service,
-    which decodes it without reading its headers again. Blocking: run it in a worker thread.
-    """
-    tasks = model_api.tasks()
-    if task is not None and task.strip():
-        resolve_task(tasks, requested=task, modality=None, body_part=None)
-    prepared = prepare_upload(data)
-    if task is None or not task.strip():
-        header = prepared.summary()
-        resolve_task(tasks, requested=None, modality=header.modality, body_part=header.body_part)
-    return prepared
-
-
 def build_router(service_getter: Callable[[], StudyService]) -> APIRouter:
     router = APIRouter(tags=[DOMAIN])
 
@@ -94,7 +73,6 @@ def build_router(service_getter: Callable[[], StudyService]) -> APIRouter:
         idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
     ) -> StudyCreated:
         data = await _read_limited(file)
-        prepared = await run_in_threadpool(_check_before_decoding, data, task)
         ctx = audit_context(request, principal, DOMAIN)
         return await run_in_threadpool(
             service().create,
@@ -103,7 +81,6 @@ def build_router(service_getter: Callable[[], StudyService]) -> APIRouter:
             task=task,
             ctx=ctx,
             idempotency_key=idempotency_key,
-            prepared=prepared,
         )
 
     @router.get("/studies", response_model=StudyList, summary="Recent studies (the worklist)")

@@ -34,7 +34,6 @@ from verticals.domains.medical.deid import (
 )
 from verticals.domains.medical.imaging import (
     DecodedImage,
-    PreparedUpload,
     decode_bytes,
     prepare_upload,
 )
@@ -103,8 +102,14 @@ class StudyService:
         task: str | None,
         ctx: AuditContext,
         idempotency_key: str | None = None,
-        prepared: PreparedUpload | None = None,
     ) -> StudyCreated:
+        """Everything the form and the headers can refuse is refused before a pixel is decoded:
+        an unknown ``task`` first, then every size limit (``imaging.prepare_upload``, headers
+        read once), the task chosen from the headers when none is given, burned-in pixels."""
+        tasks = model_api.tasks()
+        requested = task if task is not None and task.strip() else None
+        if requested is not None:
+            resolve_task(tasks, requested=requested, modality=None, body_part=None)
         payload = {"file_sha256": input_sha256(data), "task": (task or "").strip().lower()}
         if idempotency_key is not None:
             with session_scope() as session:
@@ -112,15 +117,14 @@ class StudyService:
             if previous is not None:
                 return self._replayed(previous)
 
-        # ``prepared``: ``data``'s headers, already read and checked (the API's header phase)
-        prepared = prepared if prepared is not None else prepare_upload(data)
-        if prepared.header is not None:  # an uploaded DICOM; our own PNG/JPEG wrapper is clean
-            refuse_burned_in(prepared.header)  # type: ignore[arg-type]  # header only: pre-decode
-        decoded = decode_bytes(prepared, filename)
-        tasks = model_api.tasks()
+        prepared = prepare_upload(data)
+        summary = prepared.summary()
         task_name = resolve_task(
-            tasks, requested=task, modality=decoded.modality, body_part=decoded.body_part
+            tasks, requested=requested, modality=summary.modality, body_part=summary.body_part
         )
+        if prepared.header is not None:  # an uploaded DICOM; our own PNG/JPEG wrapper is clean
+            refuse_burned_in(prepared.header)  # type: ignore[arg-type]
+        decoded = decode_bytes(prepared, filename)
         spec = tasks[task_name]
         header = {  # what the upload says it is, read before de-identification drops it
             "modality": decoded.modality,
