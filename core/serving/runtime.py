@@ -8,7 +8,7 @@ reports (and enforces with ``require=``).
 
 Example::
 
-    model = load_verified(version)             # registry ModelVersion → verified OrtModel
+    model = load_verified_model(version)       # registry ModelVersion → verified OrtModel
     probs = model.run(batch)                    # batch: float32 [N, ...] → first output [N, ...]
 """
 
@@ -270,7 +270,9 @@ def create_session(model: Path | bytes, options: RuntimeOptions | None = None) -
     return loaded
 
 
-def load_verified(version: ModelVersion, options: RuntimeOptions | None = None) -> OrtModel:
+def load_verified_model(
+    version: ModelVersion, options: RuntimeOptions | None = None
+) -> OrtModel:
     """Load a registered ONNX artifact after its sha256 check (IntegrityError on a mismatch).
 
     The bytes handed to ONNX Runtime are the bytes hashed by the registry's verifying loader

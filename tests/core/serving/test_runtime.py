@@ -17,7 +17,7 @@ from verticals.core.serving.runtime import (
     RuntimeOptions,
     choose_providers,
     create_session,
-    load_verified,
+    load_verified_model,
     stacked_handler,
 )
 
@@ -126,12 +126,12 @@ def test_registry_loading_checks_sha256(db, tmp_path: Path):
         version = register(
             session, domain="testdomain", name="linear", version="1", artifact_path=path
         )
-    model = load_verified(version)
+    model = load_verified_model(version)
     assert model.source == "testdomain/linear:1"
     assert model.run(np.zeros((1, 4), np.float32)).shape == (1, 3)
     path.write_bytes(linear_model() + b"\x00")
     with pytest.raises(IntegrityError, match="sha256"):
-        load_verified(version)
+        load_verified_model(version)
 
 
 def test_stacked_handler_serves_a_micro_batcher():
