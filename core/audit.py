@@ -1,4 +1,4 @@
-"""The prediction record and idempotent replay.
+"""The prediction record, idempotent replay, and the action log.
 
 Every prediction is written in the same transaction as the domain's own state changes and
 committed before the response leaves, so nothing acknowledged is lost. A repeated idempotency
@@ -11,14 +11,16 @@ import hashlib
 import json
 import time
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError as DBIntegrityError
 from sqlalchemy.orm import Session
+from verticals.core.auth import Principal
 from verticals.core.db.base import utcnow
-from verticals.core.db.models import PredictionRecordRow
+from verticals.core.db.models import ActionRow, PredictionRecordRow
 from verticals.core.db.session import session_scope
 from verticals.core.errors import Conflict
 from verticals.core.metrics import observe_prediction
@@ -31,6 +33,7 @@ class AuditContext(BaseModel):
     api_key_id: int | None
     domain: str
     route: str
+    user_id: int | None = None
 
 
 class Outcome(BaseModel):
@@ -84,6 +87,7 @@ def audit_row(
     return {
         "request_id": ctx.request_id,
         "api_key_id": ctx.api_key_id,
+        "user_id": ctx.user_id,
         "domain": ctx.domain,
         "route": ctx.route,
         "model_version": outcome.model_version,
@@ -168,3 +172,53 @@ def recent_predictions(session: Session, limit: int = 20, domain: str | None = N
         }
         for row in session.scalars(query)
     ]
+
+
+class ActionOut(BaseModel):
+    id: int
+    created_at: datetime
+    domain: str
+    action: str
+    target: str | None
+    actor: str
+    api_key_id: int | None
+    user_id: int | None
+    role: str | None
+    tenant: str
+    detail: dict[str, Any]
+
+
+def record_action(
+    session: Session,
+    actor: Principal,
+    *,
+    domain: str,
+    action: str,
+    target: str | None = None,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """Log an action in the caller's transaction, under the API key or the signed-in user (with
+    the role and tenant they acted under). ``detail`` must hold no patient or card data."""
+    session.add(
+        ActionRow(
+            domain=domain,
+            action=action,
+            target=target,
+            api_key_id=actor.key_id,
+            user_id=actor.user_id,
+            actor=actor.name,
+            role=actor.role,
+            tenant=actor.tenant,
+            detail=detail or {},
+            created_at=utcnow(),
+        )
+    )
+
+
+def recent_actions(
+    session: Session, *, user_id: int | None = None, limit: int = 50
+) -> list[ActionOut]:
+    query = select(ActionRow).order_by(ActionRow.id.desc()).limit(limit)
+    if user_id is not None:
+        query = query.where(ActionRow.user_id == user_id)
+    return [ActionOut.model_validate(row, from_attributes=True) for row in session.scalars(query)]

@@ -16,27 +16,36 @@ from verticals.core.db.models import ApiKeyRow
 from verticals.core.errors import Forbidden, InvalidInput, NotFound, Unauthenticated
 
 KEY_PREFIX = "vk_"
+DEFAULT_TENANT = "default"
 SCOPE_PATTERN_HELP = "'*', '<domain>:*' or '<domain>:<action>'"
 _CACHE_TTL_S = 10.0
 
 
 class Principal(BaseModel):
-    """The caller behind an API key."""
+    """Who is acting: an API key (``key_id``) or a signed-in dashboard user (``user_id``).
 
-    key_id: int
+    Scopes read ``'*'``, ``'<domain>:*'``, ``'<domain>:<action>'`` or ``'*:<action>'`` (that
+    action in every domain, e.g. a viewer's ``'*:read'``).
+    """
+
     name: str
     scopes: list[str]
+    key_id: int | None = None
+    user_id: int | None = None
+    role: str | None = None
+    tenant: str = DEFAULT_TENANT
 
     def allows(self, scope: str) -> bool:
-        domain = scope.split(":", 1)[0]
-        return any(s in ("*", scope, f"{domain}:*") for s in self.scopes)
+        domain, _, action = scope.partition(":")
+        return any(s in ("*", scope, f"{domain}:*", f"*:{action}") for s in self.scopes)
 
     def allows_domain(self, domain: str) -> bool:
-        return any(s == "*" or s.split(":", 1)[0] == domain for s in self.scopes)
+        return any(s == "*" or s.split(":", 1)[0] in (domain, "*") for s in self.scopes)
 
     def require(self, scope: str) -> None:
         if not self.allows(scope):
-            raise Forbidden(f"this API key lacks the scope {scope!r}", {"required": scope})
+            holder = "this API key" if self.user_id is None else f"the role {self.role!r}"
+            raise Forbidden(f"{holder} lacks the scope {scope!r}", {"required": scope})
 
 
 class ApiKeyInfo(BaseModel):

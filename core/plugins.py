@@ -23,11 +23,12 @@ from pydantic import BaseModel
 
 if TYPE_CHECKING:
     from fastapi import APIRouter
+    from verticals.core.auth import Principal
     from verticals.core.compression.target import CompressionTarget
 
 ENTRY_POINT_GROUP = "verticals.domains"
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
-COMMAND_VERBS = ("train", "evaluate", "score", "bench")
+COMMAND_VERBS = ("train", "evaluate", "score", "bench", "backtest")
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +70,11 @@ class Domain(ABC):
         """The FastAPI router mounted at ``/v1/<name>``."""
 
     @abstractmethod
-    def render_page(self) -> None:
-        """Draw the domain's Streamlit page (called on every rerun: cache heavy work)."""
+    def render_page(self, viewer: Principal) -> None:
+        """Draw the domain's Streamlit page for the signed-in ``viewer`` (called on every rerun:
+        cache heavy work). The dashboard shows it only when ``viewer.allows_domain(name)``; gate
+        each action on its scope (``viewer.allows("<name>:<action>")``) and pass ``viewer`` to
+        the service so the action is logged under that user."""
 
     @abstractmethod
     def evaluate(self, data_file: Path, **options: Any) -> dict[str, float]:

@@ -1,4 +1,4 @@
-"""Shared fixtures: an isolated home and database per test, the app, API keys.
+"""Shared fixtures: an isolated home and database per test, the app, API keys, dashboard users.
 
 The database is SQLite by default; with ``VERTICALS_TEST_DATABASE_URL`` set (CI does) the tests
 run on PostgreSQL, in a private database created for this test session so parallel runs on the
@@ -10,7 +10,9 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -102,6 +104,43 @@ def make_key(db) -> Callable[[list[str]], str]:
             return create_key(session, name, scopes).key
 
     return factory
+
+
+@dataclass(frozen=True)
+class TestUser:
+    name: str
+    password: str
+    principal: Any  # verticals.core.auth.Principal
+
+
+@pytest.fixture
+def make_user(db) -> Callable[..., TestUser]:
+    """A local dashboard user of ``role``: its name, generated password and principal."""
+    from verticals.core.accounts.users import create_user, principal_of
+    from verticals.core.db import session_scope
+    from verticals.core.db.models import UserRow
+
+    def factory(role: str, name: str | None = None, tenant: str = "default") -> TestUser:
+        with session_scope() as session:
+            created = create_user(session, name or f"{role}-user", role, tenant=tenant)
+            row = session.get(UserRow, created.info.id)
+            return TestUser(created.info.name, created.password, principal_of(row))
+
+    return factory
+
+
+@pytest.fixture
+def signed_in(make_user) -> Callable[..., Any]:
+    """Sign ``role`` in to an AppTest the way the sign-in form does (session token in state)."""
+    from verticals.apps.dashboard.access import TOKEN
+    from verticals.core.accounts.sessions import sign_in
+
+    def sign(app: Any, role: str, name: str | None = None) -> TestUser:
+        user = make_user(role, name)
+        app.session_state[TOKEN] = sign_in(user.name, user.password).token
+        return user
+
+    return sign
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 from verticals.apps.cli.run import dashboard_command, demo_command, serve_command
+from verticals.apps.cli.users import users_app
 from verticals.core.plugins import COMMAND_VERBS, PluginRegistry, discover
 
 console = Console()
@@ -18,6 +19,7 @@ VERB_HELP = {
     "evaluate": "Evaluate a domain's production model on a data file (metrics as JSON).",
     "score": "Score a data file with a domain's production model.",
     "bench": "Benchmarks: per domain, and `serving` for the core runtime.",
+    "backtest": "Rolling backtest of a domain's training recipe over time folds.",
 }
 
 
@@ -215,6 +217,7 @@ def build_cli(plugins: PluginRegistry | None = None) -> typer.Typer:
     app.add_typer(_db_app(plugins), name="db")
     app.add_typer(_keys_app(), name="keys")
     app.add_typer(_models_app(), name="models")
+    app.add_typer(users_app(), name="users")
 
     @app.command("domains")
     def domains_cmd() -> None:

@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
     from verticals.core.plugins import PluginRegistry
 
 console = Console()
@@ -151,6 +152,18 @@ def _supervise(processes: list[subprocess.Popen]) -> int:
         _stop(processes)
 
 
+DEMO_USER = "demo"
+
+
+def _demo_user_password(session: Session) -> str:
+    """The demo admin's password: created on the first demo, renewed on every later one."""
+    from verticals.core.accounts.users import create_user, find_user, reset_password
+
+    if find_user(session, DEMO_USER) is None:
+        return create_user(session, DEMO_USER, "admin").password
+    return reset_password(session, DEMO_USER)
+
+
 def serve_command(
     host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port")] = 8000,
@@ -182,7 +195,7 @@ def demo_command(
     """Start the API (127.0.0.1:8000) and the dashboard (127.0.0.1:8501) on shipped models.
 
     Works offline on a fresh install: shipped baseline models are registered on first use.
-    Prints both URLs and a demo API key; Ctrl-C stops both.
+    Prints both URLs, a demo API key and the demo user's dashboard sign-in; Ctrl-C stops both.
     """
     from verticals.core.auth import create_key
     from verticals.core.db import session_scope
@@ -193,6 +206,7 @@ def demo_command(
         console.print(f"{domain}: production model {version}")
     with session_scope() as session:
         key = create_key(session, "demo", ["*"]).key
+        password = _demo_user_password(session)
 
     api_url = f"http://{host}:{api_port}"
     api = _api_process(host, api_port)
@@ -210,6 +224,8 @@ def demo_command(
 
     console.print(f"API:       {api_url}   (docs: {api_url}/docs, readiness: {api_url}/readyz)")
     console.print(f"Dashboard: {dashboard_url}")
+    console.print(f"Dashboard sign-in: user {DEMO_USER}, role admin, password:")
+    console.print(password, highlight=False, soft_wrap=True)
     console.print("Demo API key (send as 'Authorization: Bearer <key>'):")
     console.print(key, highlight=False, soft_wrap=True)
     console.print("Press Ctrl-C to stop.")

@@ -1,4 +1,5 @@
-"""Home page: domains, production models and their metrics, recent predictions, health."""
+"""Home page: the domains the user may see, their production models and metrics, recent
+predictions, health."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import streamlit as st
 from sqlalchemy import text
 from verticals.apps.dashboard.state import plugin_registry, prepared
 from verticals.core.audit import recent_predictions
+from verticals.core.auth import Principal
 from verticals.core.db import get_engine, session_scope
 from verticals.core.registry import list_versions
 
@@ -20,15 +22,16 @@ def _database_health() -> tuple[bool, str]:
         return False, f"{type(exc).__name__}: {exc}"
 
 
-def render_home() -> None:
+def render_home(principal: Principal) -> None:
     plugins = plugin_registry()
     startup = prepared()
+    visible = {n: d for n, d in plugins.domains.items() if principal.allows_domain(n)}
     st.title("verticals")
     st.caption("One ML core; a page per domain in the navigation.")
 
     ok, detail = _database_health()
     cols = st.columns(3)
-    cols[0].metric("Domains", len(plugins.domains))
+    cols[0].metric("Domains", len(visible))
     cols[1].metric("Database", "up" if ok else "down", detail, delta_color="off")
     cols[2].metric("Plugin failures", len(plugins.failures))
     for name, error in plugins.failures.items():
@@ -44,7 +47,7 @@ def render_home() -> None:
                     "production model": startup.get(name, ""),
                     "api": f"/v1/{name}",
                 }
-                for name, domain in plugins.domains.items()
+                for name, domain in visible.items()
             ]
         ),
         hide_index=True,
@@ -52,8 +55,11 @@ def render_home() -> None:
     )
 
     with session_scope() as session:
-        versions = [v for v in list_versions(session) if v.stage == "production"]
-        recent = recent_predictions(session, limit=25)
+        versions = [
+            v for v in list_versions(session) if v.stage == "production" and v.domain in visible
+        ]
+        recent = [r for n in visible for r in recent_predictions(session, limit=25, domain=n)]
+        recent = sorted(recent, key=lambda r: r["id"], reverse=True)[:25]
 
     st.subheader("Production models")
     if versions:

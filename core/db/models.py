@@ -1,5 +1,5 @@
-"""Core tables: API keys, the prediction record (audit), model versions and their derived
-artifacts."""
+"""Core tables: API keys, dashboard users and their sessions, the prediction record and the
+action log (audit), model versions and their derived artifacts."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 from verticals.core.db.base import Base, utcnow
+from verticals.core.db.types import UtcDateTime
 
 
 class ApiKeyRow(Base):
@@ -32,6 +33,62 @@ class ApiKeyRow(Base):
     scopes: Mapped[list[str]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class UserRow(Base):
+    """A dashboard user: local (argon2 password hash) or single sign-on (``external_subject``)."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    role: Mapped[str] = mapped_column(String(40))
+    tenant: Mapped[str] = mapped_column(String(64), default="default")
+    source: Mapped[str] = mapped_column(String(16), default="local")  # local | oidc
+    password_hash: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    external_subject: Mapped[str | None] = mapped_column(String(400), nullable=True, unique=True)
+    failed_sign_ins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    disabled_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    last_sign_in_at: Mapped[datetime | None] = mapped_column(
+        UtcDateTime(), nullable=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+
+
+class UserSessionRow(Base):
+    """One dashboard sign-in: the token is kept as sha256; ended by sign-out, expiry, idleness
+    or the user being disabled."""
+
+    __tablename__ = "user_sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+
+
+class ActionRow(Base):
+    """One action that changed something (a label, a review, a user managed, a sign-in), with
+    who did it: an API key, or a dashboard user with the role and tenant they acted under."""
+
+    __tablename__ = "audit_actions"
+    __table_args__ = (Index("ix_audit_actions_user_created", "user_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    domain: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    api_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id"), nullable=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    actor: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    tenant: Mapped[str] = mapped_column(String(64), default="default")
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
 class PredictionRecordRow(Base):
@@ -48,6 +105,7 @@ class PredictionRecordRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     request_id: Mapped[str] = mapped_column(String(64))
     api_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id"), nullable=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
     domain: Mapped[str] = mapped_column(String(64))
     route: Mapped[str] = mapped_column(String(200))
     model_version: Mapped[str | None] = mapped_column(String(120), nullable=True)

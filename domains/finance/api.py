@@ -56,9 +56,9 @@ ReviewScope = Annotated[Principal, Depends(require_scope("finance:review"))]
 
 
 async def read_scope(principal: CurrentPrincipal) -> Principal:
-    """Reading a transaction: either finance scope will do."""
-    if not (principal.allows("finance:score") or principal.allows("finance:review")):
-        raise Forbidden("this API key lacks 'finance:score' or 'finance:review'")
+    """Reading a transaction: any of the finance scopes will do."""
+    if not any(principal.allows(f"finance:{a}") for a in ("read", "score", "review")):
+        raise Forbidden("this API key lacks 'finance:read', 'finance:score' or 'finance:review'")
     return principal
 
 
@@ -193,7 +193,7 @@ def build_router(runtime: Callable[[], Runtime]) -> APIRouter:
     )
     def label(transaction_id: TransactionId, body: LabelIn, principal: ReviewScope) -> LabelOut:
         runtime()
-        return service.label_transaction(transaction_id, body, api_key_id=principal.key_id)
+        return service.label_transaction(transaction_id, body, actor=principal)
 
     @router.get("/transactions/{transaction_id}", response_model=TransactionOut)
     def get_transaction(transaction_id: TransactionId, principal: ReadScope) -> TransactionOut:

@@ -10,7 +10,10 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 if TYPE_CHECKING:
+    from verticals.core.auth import Principal
     from verticals.domains.finance.plugin import FinanceDomain
+
+REVIEW = "finance:review"
 
 
 def _st() -> Any:
@@ -28,8 +31,12 @@ def _cached_card() -> dict[str, Any]:
 
         ensure_production_model()
         entry = production_entry()
-        return {"version": entry.version, "card": entry.card.model_dump(mode="json"),
-                "sha256": entry.sha256, "created_at": str(entry.created_at)}
+        return {
+            "version": entry.version,
+            "card": entry.card.model_dump(mode="json"),
+            "sha256": entry.sha256,
+            "created_at": str(entry.created_at),
+        }
 
     return load()
 
@@ -70,7 +77,7 @@ def _history_frame(items: list[Any]) -> pd.DataFrame:
     )
 
 
-def render_queue() -> None:
+def render_queue(viewer: Principal) -> None:
     from verticals.domains.finance import service
     from verticals.domains.finance.schemas import LabelIn
 
@@ -93,7 +100,7 @@ def render_queue() -> None:
             for item in queue
         ]
     )
-    st.dataframe(table, hide_index=True, use_container_width=True)
+    st.dataframe(table, hide_index=True, width="stretch")
     chosen = st.selectbox("transaction", [item.transaction_id for item in queue])
     item = next(i for i in queue if i.transaction_id == chosen)
     st.markdown(
@@ -102,15 +109,16 @@ def render_queue() -> None:
     )
     for reason in item.reasons:
         st.markdown(f"- {reason.phrase} (contribution {reason.contribution:+.2f})")
-    analyst = st.text_input("analyst", value="analyst")
-    left, right = st.columns(2)
-    for column, verdict, label in ((left, True, "Fraud"), (right, False, "Legit")):
-        if column.button(label, key=f"{label}-{chosen}", use_container_width=True):
-            service.label_transaction(
-                chosen, LabelIn(is_fraud=verdict, analyst=analyst or None), api_key_id=None
-            )
-            st.toast(f"{chosen} labelled {label.lower()}")
-            st.rerun()
+    if viewer.allows(REVIEW):
+        st.caption(f"labelling as **{viewer.name}**")
+        left, right = st.columns(2)
+        for column, verdict, label in ((left, True, "Fraud"), (right, False, "Legit")):
+            if column.button(label, key=f"{label}-{chosen}", width="stretch"):
+                service.label_transaction(chosen, LabelIn(is_fraud=verdict), actor=viewer)
+                st.toast(f"{chosen} labelled {label.lower()}")
+                st.rerun()
+    else:
+        st.caption(f"read only: the role {viewer.role!r} cannot label transactions")
     left, right = st.columns(2)
     left.caption("customer's recent transactions")
     left.dataframe(
@@ -128,9 +136,7 @@ def render_model() -> None:
     card = info["card"]
     st.subheader(f"{card['name']} {info['version']}")
     st.write(card["description"])
-    metrics = pd.DataFrame(
-        sorted(card["metrics"].items()), columns=["metric", "value"]
-    )
+    metrics = pd.DataFrame(sorted(card["metrics"].items()), columns=["metric", "value"])
     st.dataframe(metrics, hide_index=True)
     st.caption(f"training data: {card['training_data']}")
     st.caption(f"evaluation: {card['evaluation_data']}")
@@ -171,12 +177,12 @@ def render_whatif() -> None:
     st.pyplot(fig, clear_figure=True)
 
 
-def render(domain: FinanceDomain) -> None:
+def render(domain: FinanceDomain, viewer: Principal) -> None:
     st = _st()
     st.title(domain.title)
     queue, model, whatif = st.tabs(["Review queue", "Model", "Threshold what-if"])
     with queue:
-        render_queue()
+        render_queue(viewer)
     with model:
         render_model()
     with whatif:

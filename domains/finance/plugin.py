@@ -13,6 +13,7 @@ from verticals.core.plugins import DemoRequest, Domain, DomainStatus
 
 if TYPE_CHECKING:
     from fastapi import APIRouter
+    from verticals.core.auth import Principal
     from verticals.core.compression.trees import TreeCompressionTarget
     from verticals.domains.finance.runtime import Runtime
 
@@ -118,7 +119,7 @@ class FinanceDomain(Domain):
         self.ensure_production_model()
         return finance_compression_target(model_name, data_file, split, self.demo_data())
 
-    def render_page(self) -> None:
+    def render_page(self, viewer: Principal) -> None:
         from verticals.domains.finance.page import render
 
-        render(self)
+        render(self, viewer)

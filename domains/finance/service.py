@@ -18,7 +18,15 @@ from sqlalchemy import Table, bindparam, insert, select
 from sqlalchemy.exc import IntegrityError as DBIntegrityError
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
-from verticals.core.audit import AuditContext, Outcome, audit_row, input_sha256, record_rows
+from verticals.core.audit import (
+    AuditContext,
+    Outcome,
+    audit_row,
+    input_sha256,
+    record_action,
+    record_rows,
+)
+from verticals.core.auth import Principal
 from verticals.core.db import session_scope
 from verticals.core.errors import Conflict, NotFound, VerticalsError
 from verticals.domains.finance.config import DecisionConfig, ServingConfig
@@ -252,10 +260,12 @@ def _conflict(transaction_id: str) -> Conflict:
 
 
 # -------------------------------------------------------------------- labels and queries
-def label_transaction(
-    transaction_id: str, body: LabelIn, *, api_key_id: int | None
-) -> LabelOut:
-    """Store a label; it feeds the customer's and terminal's delayed windows (and training)."""
+def label_transaction(transaction_id: str, body: LabelIn, *, actor: Principal) -> LabelOut:
+    """Store a label; it feeds the customer's and terminal's delayed windows (and training).
+
+    Logged under the caller: the API key, or the signed-in analyst (whose own name is stored,
+    whatever the body says)."""
+    analyst = actor.name if actor.user_id is not None else body.analyst
     with session_scope() as session:
         row = session.get(TransactionRow, transaction_id)
         if row is None:
@@ -274,11 +284,19 @@ def label_transaction(
             LabelRow(
                 transaction_id=transaction_id,
                 is_fraud=body.is_fraud,
-                analyst=body.analyst,
+                analyst=analyst,
                 note=body.note,
-                api_key_id=api_key_id,
+                api_key_id=actor.key_id,
                 created_at=now,
             )
+        )
+        record_action(
+            session,
+            actor,
+            domain="finance",
+            action="label",
+            target=transaction_id,
+            detail={"is_fraud": body.is_fraud},
         )
         item = session.get(ReviewItemRow, transaction_id)
         if item is not None and item.status != "resolved":
@@ -287,7 +305,7 @@ def label_transaction(
         return LabelOut(
             transaction_id=transaction_id,
             is_fraud=body.is_fraud,
-            analyst=body.analyst,
+            analyst=analyst,
             labelled_at=now,
         )
 

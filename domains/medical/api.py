@@ -132,6 +132,6 @@ def build_router(service_getter: Callable[[], StudyService]) -> APIRouter:
         summary="A clinician confirms or corrects the finding (stored as feedback)",
     )
     def review_study(study_id: str, body: ReviewIn, principal: Writer) -> ReviewOut:
-        return service().review(study_id, body, principal.key_id)
+        return service().review(study_id, body, actor=principal)
 
     return router

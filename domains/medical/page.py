@@ -18,6 +18,7 @@ from verticals.core.audit import AuditContext
 from verticals.core.errors import VerticalsError
 
 if TYPE_CHECKING:
+    from verticals.core.auth import Principal
     from verticals.domains.medical.plugin import MedicalDomain
     from verticals.domains.medical.studies import StudyService
 
@@ -30,9 +31,16 @@ DISCLAIMER = (
 )
 
 
-def _dashboard_context(action: str) -> AuditContext:
+WRITE = "medical:write"
+
+
+def _dashboard_context(action: str, viewer: Principal) -> AuditContext:
     return AuditContext(
-        request_id=uuid.uuid4().hex, api_key_id=None, domain="medical", route=f"dashboard {action}"
+        request_id=uuid.uuid4().hex,
+        api_key_id=None,
+        user_id=viewer.user_id,
+        domain="medical",
+        route=f"dashboard {action}",
     )
 
 
@@ -60,7 +68,7 @@ def _model_cards(tasks: tuple[str, ...]) -> dict[str, dict[str, Any]]:
     return cards
 
 
-def render_page(domain: MedicalDomain) -> None:
+def render_page(domain: MedicalDomain, viewer: Principal) -> None:
     from verticals.domains.medical import model_api
 
     service = domain.service()
@@ -69,9 +77,12 @@ def render_page(domain: MedicalDomain) -> None:
     st.caption(DISCLAIMER)
     worklist, upload, cards = st.tabs(["Worklist", "Upload", "Model cards"])
     with upload:
-        _render_upload(domain, service, tasks)
+        if viewer.allows(WRITE):
+            _render_upload(domain, service, tasks, viewer)
+        else:
+            st.info(f"Read only: the role {viewer.role!r} cannot upload studies.")
     with worklist:
-        _render_worklist(service)
+        _render_worklist(service, viewer)
     with cards:
         _render_cards(tasks)
 
@@ -79,11 +90,13 @@ def render_page(domain: MedicalDomain) -> None:
 # --------------------------------------------------------------------------- upload
 
 
-def _analyse(service: StudyService, data: bytes, name: str, task: str | None) -> None:
+def _analyse(
+    service: StudyService, data: bytes, name: str, task: str | None, viewer: Principal
+) -> None:
     try:
         with st.spinner("De-identifying and analysing…"):
             created = service.create(
-                data, filename=name, task=task, ctx=_dashboard_context("POST /studies")
+                data, filename=name, task=task, ctx=_dashboard_context("POST /studies", viewer)
             )
     except VerticalsError as exc:
         st.error(f"Not analysed: {exc.message}")
@@ -107,7 +120,9 @@ def _decision_text(study: Any) -> str:
     )
 
 
-def _render_upload(domain: MedicalDomain, service: StudyService, tasks: list[str]) -> None:
+def _render_upload(
+    domain: MedicalDomain, service: StudyService, tasks: list[str], viewer: Principal
+) -> None:
     st.subheader("New study")
     st.write(
         "DICOM (any transfer syntax we decode), a zip of a DICOM series (the middle instance "
@@ -118,7 +133,7 @@ def _render_upload(domain: MedicalDomain, service: StudyService, tasks: list[str
     task = None if choice == AUTO else choice
     uploaded = st.file_uploader("Image file", key="medical_upload")
     if st.button("Analyse upload", disabled=uploaded is None, key="medical_analyse"):
-        _analyse(service, uploaded.getvalue(), uploaded.name, task)
+        _analyse(service, uploaded.getvalue(), uploaded.name, task, viewer)
 
     demo = domain.demo_data()
     samples = sorted(demo.rglob("*.dcm")) if demo is not None and demo.is_dir() else []
@@ -128,13 +143,13 @@ def _render_upload(domain: MedicalDomain, service: StudyService, tasks: list[str
         sample = st.selectbox("Sample", [p.name for p in samples], key="medical_sample")
         if st.button("Analyse sample", key="medical_analyse_sample"):
             path = next(p for p in samples if p.name == sample)
-            _analyse(service, path.read_bytes(), path.name, task)
+            _analyse(service, path.read_bytes(), path.name, task, viewer)
 
 
 # --------------------------------------------------------------------------- worklist
 
 
-def _render_worklist(service: StudyService) -> None:
+def _render_worklist(service: StudyService, viewer: Principal) -> None:
     import pandas as pd
 
     studies = service.list(limit=100)
@@ -169,10 +184,10 @@ def _render_worklist(service: StudyService) -> None:
         key="medical_open",
     )
     st.session_state[SELECTED] = chosen
-    _render_study(service, chosen)
+    _render_study(service, chosen, viewer)
 
 
-def _render_study(service: StudyService, study_id: str) -> None:
+def _render_study(service: StudyService, study_id: str, viewer: Principal) -> None:
     from verticals.domains.medical.imaging import Window, apply_window
 
     try:
@@ -215,7 +230,7 @@ def _render_study(service: StudyService, study_id: str) -> None:
             st.warning(warning)
         for finding in study.findings:
             st.progress(finding.probability, text=f"{finding.label}: {finding.probability:.1%}")
-        _render_review(service, study)
+        _render_review(service, study, viewer)
         fhir = service.fhir_report(study_id)
         st.download_button(
             "FHIR DiagnosticReport",
@@ -248,13 +263,15 @@ def _compose(gray: np.ndarray, cam: np.ndarray | None) -> np.ndarray:
     return blend(gray, full)
 
 
-def _render_review(service: StudyService, study: Any) -> None:
+def _render_review(service: StudyService, study: Any, viewer: Principal) -> None:
     from verticals.domains.medical.schemas import ReviewIn
 
     labels = [f.label for f in study.findings]
     if study.review is not None:
         verdict = "confirmed" if study.review.agrees else f"corrected to {study.review.label}"
         st.info(f"Reviewed: {verdict}.")
+    if not viewer.allows(WRITE):
+        return
     with st.form(f"review_{study.study_id}"):
         label = st.radio(
             "Clinician's finding",
@@ -262,10 +279,10 @@ def _render_review(service: StudyService, study: Any) -> None:
             index=labels.index(study.predicted_label) if study.predicted_label in labels else 0,
         )
         comment = st.text_area("Comment (no patient identifiers)", max_chars=2000)
-        if st.form_submit_button("Confirm / correct"):
+        if st.form_submit_button(f"Confirm / correct as {viewer.name}"):
             try:
                 saved = service.review(
-                    study.study_id, ReviewIn(label=label, comment=comment or None), None
+                    study.study_id, ReviewIn(label=label, comment=comment or None), actor=viewer
                 )
             except VerticalsError as exc:
                 st.error(exc.message)

@@ -12,6 +12,7 @@ from verticals.domains.medical import model_api
 
 if TYPE_CHECKING:
     from fastapi import APIRouter
+    from verticals.core.auth import Principal
     from verticals.core.compression.target import CompressionTarget
     from verticals.domains.medical.inference import InferenceEngine
     from verticals.domains.medical.studies import StudyService
@@ -60,10 +61,10 @@ class MedicalDomain(Domain):
 
         return build_router(self.service)
 
-    def render_page(self) -> None:
+    def render_page(self, viewer: Principal) -> None:
         from verticals.domains.medical.page import render_page
 
-        render_page(self)
+        render_page(self, viewer)
 
     def evaluate(self, data_file: Path, **options: Any) -> dict[str, float]:
         """Metrics of the production model of ``options["task"]`` (default ``pneumonia``) on

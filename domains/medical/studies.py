@@ -20,7 +20,15 @@ import numpy as np
 from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from verticals.core.audit import AuditContext, Outcome, audited, input_sha256, stored_output
+from verticals.core.audit import (
+    AuditContext,
+    Outcome,
+    audited,
+    input_sha256,
+    record_action,
+    stored_output,
+)
+from verticals.core.auth import Principal
 from verticals.core.db import session_scope
 from verticals.core.errors import InvalidInput, NotFound, VerticalsError
 from verticals.domains.medical import model_api
@@ -373,7 +381,8 @@ class StudyService:
 
     # ------------------------------------------------------------------ review
 
-    def review(self, study_id: str, body: ReviewIn, api_key_id: int | None) -> ReviewOut:
+    def review(self, study_id: str, body: ReviewIn, *, actor: Principal) -> ReviewOut:
+        """Confirm or correct a finding, logged under the API key or the signed-in clinician."""
         tasks = model_api.tasks()
         with session_scope() as session:
             row = self._row(session, study_id)
@@ -390,7 +399,7 @@ class StudyService:
                 )
             review = ReviewRow(
                 study_id=row.id,
-                api_key_id=api_key_id,
+                api_key_id=actor.key_id,
                 label=label,
                 agrees=label == row.predicted_label,
                 comment=(body.comment or None),
@@ -398,6 +407,14 @@ class StudyService:
                 task=row.task,
             )
             session.add(review)
+            record_action(
+                session,
+                actor,
+                domain="medical",
+                action="review",
+                target=row.id,
+                detail={"task": row.task, "label": label, "agrees": review.agrees},
+            )
             row.status = "reviewed"
             session.flush()
             return _review_out(review)

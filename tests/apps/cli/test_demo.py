@@ -49,6 +49,10 @@ def test_demo_serves_api_and_dashboard_then_stops_cleanly(database_url, vertical
             output += line
         assert "Press Ctrl-C" in output, output
         key = re.search(r"^(vk_\S+)$", output, re.MULTILINE).group(1)
+        password = re.search(r"user demo, role admin, password:\n(\S+)$", output, re.MULTILINE)
+        from verticals.core.accounts.sessions import sign_in
+
+        assert sign_in("demo", password.group(1)).principal.role == "admin"
         assert f"http://127.0.0.1:{dashboard_port}" in output
         api = f"http://127.0.0.1:{api_port}"
         assert httpx.get(f"{api}/healthz").json() == {"status": "ok"}

@@ -22,10 +22,16 @@ def app(db):
     prepared.clear()
 
 
-def test_home_lists_domains_models_and_recent_predictions(app, client, make_key):
+def registered_pages(app: AppTest) -> dict[str, str]:
+    """url path -> page hash (AppTest.switch_page only knows file pages)."""
+    return {info.get("url_pathname"): h for h, info in app._registered_pages.items()}
+
+
+def test_home_lists_domains_models_and_recent_predictions(app, client, make_key, signed_in):
     client.post(
         "/v1/echo/score", json={"values": [1, 2, 3]}, headers={"X-API-Key": make_key(["*"])}
     )
+    signed_in(app, "admin")
     app.run()
     assert not app.exception, app.exception
     assert app.title[0].value == "verticals"
@@ -36,11 +42,11 @@ def test_home_lists_domains_models_and_recent_predictions(app, client, make_key)
     assert "echo" in set(recent["domain"])
 
 
-def test_home_shows_each_domain_page_in_navigation(app):
+def test_home_shows_each_domain_page_in_navigation(app, signed_in):
+    signed_in(app, "admin")
     app.run()
     assert not app.exception, app.exception
-    # AppTest.switch_page only knows file pages; callable pages are found in its registry.
-    registered = {info.get("url_pathname"): h for h, info in app._registered_pages.items()}
+    registered = registered_pages(app)
     assert "echo" in registered  # the default (home) page registers under ""
     app._page_hash = registered["echo"]
     app.run()

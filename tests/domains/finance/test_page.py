@@ -5,14 +5,14 @@ from __future__ import annotations
 from streamlit.testing.v1 import AppTest
 
 
-def _page() -> None:
+def _page(viewer) -> None:  # noqa: ANN001 - a Principal, pickled into the script run
     from verticals.domains.finance.plugin import FinanceDomain
 
-    FinanceDomain().render_page()
+    FinanceDomain().render_page(viewer)
 
 
 def test_page_shows_queue_model_whatif_and_labels_in_one_click(
-    client, score_key, review_key, auth, make_tx
+    client, score_key, review_key, auth, make_tx, make_user
 ) -> None:
     rows = [
         make_tx(i, amount=700.0 + i, tx_datetime="2018-08-01T02:00:00", customer_id=f"c{i}")
@@ -21,7 +21,8 @@ def test_page_shows_queue_model_whatif_and_labels_in_one_click(
     client.post("/v1/finance/transactions:batch", json={"transactions": rows},
                 headers=auth(score_key))
     queue = client.get("/v1/finance/review-queue", headers=auth(review_key)).json()
-    app = AppTest.from_function(_page, default_timeout=120)
+    analyst = make_user("fraud-analyst", "ana")
+    app = AppTest.from_function(_page, args=(analyst.principal,), default_timeout=120)
     app.run()
     assert not app.exception, app.exception
     assert app.title[0].value == "Card fraud"
@@ -39,3 +40,36 @@ def test_page_shows_queue_model_whatif_and_labels_in_one_click(
         assert not app.exception, app.exception
         got = client.get(f"/v1/finance/transactions/{first}", headers=auth(score_key)).json()
         assert got["label"] is True
+        _assert_labelled_by(first, analyst.principal)
+
+
+def _assert_labelled_by(transaction_id: str, analyst) -> None:  # noqa: ANN001
+    """The label and its audit name the signed-in analyst: their user id, role and tenant."""
+    from sqlalchemy import select
+    from verticals.core.audit import recent_actions
+    from verticals.core.db import session_scope
+    from verticals.domains.finance.tables import LabelRow
+
+    with session_scope() as session:
+        label = session.scalar(select(LabelRow).where(LabelRow.transaction_id == transaction_id))
+        actions = recent_actions(session, user_id=analyst.user_id)
+    assert label.analyst == "ana" and label.api_key_id is None
+    labelled = [a for a in actions if a.action == "label"]
+    assert [(a.target, a.role, a.tenant, a.domain) for a in labelled] == [
+        (transaction_id, "fraud-analyst", "default", "finance")
+    ]
+
+
+def test_viewer_sees_the_queue_but_cannot_label(client, score_key, auth, make_tx, make_user):
+    rows = [
+        make_tx(i, amount=900.0 + i, tx_datetime="2018-08-01T03:00:00", customer_id=f"v{i}")
+        for i in range(10)
+    ]
+    client.post("/v1/finance/transactions:batch", json={"transactions": rows},
+                headers=auth(score_key))
+    viewer = make_user("viewer", "vic")
+    app = AppTest.from_function(_page, args=(viewer.principal,), default_timeout=120)
+    app.run()
+    assert not app.exception, app.exception
+    assert not [b for b in app.button if b.label in ("Fraud", "Legit")]
+    assert any("read only" in c.value for c in app.caption)

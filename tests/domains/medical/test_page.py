@@ -9,14 +9,21 @@ pytestmark = pytest.mark.usefixtures("fake_models")
 
 SCRIPT = """
 from verticals.domains.medical.plugin import MedicalDomain
+from verticals.core.auth import Principal
 import streamlit as st
 
 @st.cache_resource
 def domain():
     return MedicalDomain()
 
-domain().render_page()
+domain().render_page(Principal.model_validate_json(st.session_state["viewer"]))
 """
+
+
+def _app(viewer) -> AppTest:  # noqa: ANN001 - a Principal
+    app = AppTest.from_string(SCRIPT, default_timeout=120)
+    app.session_state["viewer"] = viewer.model_dump_json()
+    return app
 
 
 def _run(app: AppTest) -> AppTest:
@@ -25,8 +32,9 @@ def _run(app: AppTest) -> AppTest:
     return app
 
 
-def test_page_upload_review_and_overlay(db):
-    app = _run(AppTest.from_string(SCRIPT, default_timeout=120))
+def test_page_upload_review_and_overlay(make_user):
+    clinician = make_user("clinician", "dr-who")
+    app = _run(_app(clinician.principal))
     assert app.title[0].value == "Medical imaging"
     assert any("No studies yet" in i.value for i in app.info)
 
@@ -52,7 +60,7 @@ def test_page_upload_review_and_overlay(db):
     radio = app.radio[0]
     other = [o for o in radio.options if o != radio.value][0]
     radio.set_value(other)
-    next(b for b in app.button if b.label == "Confirm / correct").click()
+    next(b for b in app.button if b.label == "Confirm / correct as dr-who").click()
     _run(app)
     assert any("Corrected" in s.value for s in app.success), (
         [b.label for b in app.button],
@@ -65,8 +73,33 @@ def test_page_upload_review_and_overlay(db):
 
     study = StudyService(InferenceEngine()).get(study_id)
     assert study.status == "reviewed" and study.review.label == other
+    _assert_acted_as(clinician.principal, study_id)
 
 
-def test_model_cards_tab_without_registered_models(db):
-    app = _run(AppTest.from_string(SCRIPT, default_timeout=120))
+def _assert_acted_as(clinician, study_id: str) -> None:  # noqa: ANN001 - a Principal
+    """The upload is recorded under the clinician's user id, the review in their action log."""
+    from sqlalchemy import select
+    from verticals.core.audit import recent_actions
+    from verticals.core.db import session_scope
+    from verticals.core.db.models import PredictionRecordRow
+
+    with session_scope() as session:
+        records = session.scalars(
+            select(PredictionRecordRow).where(PredictionRecordRow.domain == "medical")
+        ).all()
+        actions = recent_actions(session, user_id=clinician.user_id)
+    assert [(r.user_id, r.api_key_id) for r in records] == [(clinician.user_id, None)]
+    assert [(a.action, a.target, a.role) for a in actions if a.domain == "medical"] == [
+        ("review", study_id, "clinician")
+    ]
+
+
+def test_viewer_reads_studies_but_cannot_upload_or_review(make_user):
+    app = _run(_app(make_user("viewer").principal))
+    assert any("cannot upload" in i.value for i in app.info)
+    assert not [b for b in app.button if b.label.startswith("Analyse")]
+
+
+def test_model_cards_tab_without_registered_models(make_user):
+    app = _run(_app(make_user("clinician").principal))
     assert any("No production model" in w.value for w in app.warning)

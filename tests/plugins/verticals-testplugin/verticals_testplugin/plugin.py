@@ -111,7 +111,7 @@ class EchoDomain(Domain):
 
         return router
 
-    def render_page(self) -> None:
+    def render_page(self, viewer: Any) -> None:
         import streamlit as st
 
         st.header(self.title)
