@@ -83,11 +83,17 @@ def _api_process(host: str, port: int) -> subprocess.Popen:
 
 
 def _dashboard_process(host: str, port: int, api_url: str) -> subprocess.Popen:
+    from verticals.apps.dashboard.sso import write_streamlit_secrets
+    from verticals.core.accounts.settings import oidc_settings
+    from verticals.core.config import get_settings
+
     env = {
         **os.environ,
         "VERTICALS_API_URL": api_url,
         "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false",
     }
+    secrets_file = write_streamlit_secrets(oidc_settings(), get_settings().home)
+    sso = ["--secrets.files", str(secrets_file)] if secrets_file is not None else []
     return subprocess.Popen(
         [
             sys.executable,
@@ -103,6 +109,9 @@ def _dashboard_process(host: str, port: int, api_url: str) -> subprocess.Popen:
             "true",
             "--global.developmentMode",
             "false",
+            "--client.toolbarMode",
+            "viewer",
+            *sso,
         ],
         env=env,
     )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from tests.apps.dashboard.test_home import app, registered_pages  # noqa: F401 - fixture
 from verticals.apps.dashboard.access import TOKEN
 
 
@@ -20,10 +19,10 @@ def _sign_in_with_form(app, name: str, password: str):  # noqa: ANN001, ANN202
     return _run(app)
 
 
-def test_signed_out_sees_only_the_sign_in_form_on_any_path(app):
+def test_signed_out_sees_only_the_sign_in_form_on_any_path(app, pages):
     _run(app)
     assert app.subheader[0].value == "Sign in"
-    assert set(registered_pages(app)) <= {"", "sign-in"}
+    assert set(pages(app)) <= {"", "sign-in"}
     assert not app.dataframe and not app.sidebar.button
     # a page hash of a domain page (as a hand-typed URL would ask for) still gives sign-in
     app._page_hash = "echo"
@@ -31,7 +30,7 @@ def test_signed_out_sees_only_the_sign_in_form_on_any_path(app):
     assert app.subheader[0].value == "Sign in" and not app.dataframe
 
 
-def test_right_password_signs_in_and_sign_out_ends_the_session(app, make_user):
+def test_right_password_signs_in_and_sign_out_ends_the_session(app, pages, make_user):
     from verticals.core.accounts.sessions import session_principal
 
     user = make_user("admin", "root")
@@ -46,7 +45,7 @@ def test_right_password_signs_in_and_sign_out_ends_the_session(app, make_user):
     assert session_principal(token) is None
 
 
-def test_wrong_password_is_refused_counted_and_locks(app, make_user, monkeypatch):
+def test_wrong_password_is_refused_counted_and_locks(app, pages, make_user, monkeypatch):
     from verticals.core.accounts.settings import reset_account_settings
     from verticals.core.accounts.users import list_users
     from verticals.core.db import session_scope
@@ -71,22 +70,22 @@ def test_wrong_password_is_refused_counted_and_locks(app, make_user, monkeypatch
         reset_account_settings()
 
 
-def test_clinician_sees_medical_and_not_finance(app, signed_in):
+def test_clinician_sees_medical_and_not_finance(app, pages, signed_in):
     signed_in(app, "clinician")
     _run(app)
-    pages = registered_pages(app)
+    pages = pages(app)
     assert "medical" in pages and "finance" not in pages and "users" not in pages
     assert "echo" not in pages
     assert set(app.dataframe[0].value["domain"]) == {"medical"}
 
 
-def test_a_page_checks_the_role_again_when_it_renders(app, signed_in, make_user):
+def test_a_page_checks_the_role_again_when_it_renders(app, pages, signed_in, make_user):
     """A clinician's browser that asks for the admin's finance page (a stale or typed URL)."""
     from verticals.core.accounts.sessions import sign_in
 
     admin = signed_in(app, "admin")
     _run(app)
-    finance = registered_pages(app)["finance"]
+    finance = pages(app)["finance"]
     clinician = make_user("clinician", "cleo")
     app.session_state[TOKEN] = sign_in(clinician.name, clinician.password).token
     app._page_hash = finance
@@ -95,7 +94,7 @@ def test_a_page_checks_the_role_again_when_it_renders(app, signed_in, make_user)
     assert admin.name != clinician.name
 
 
-def test_disabled_user_is_out_at_the_next_click(app, signed_in):
+def test_disabled_user_is_out_at_the_next_click(app, pages, signed_in):
     from verticals.core.accounts.users import disable_user
     from verticals.core.db import session_scope
 
@@ -108,12 +107,12 @@ def test_disabled_user_is_out_at_the_next_click(app, signed_in):
     assert app.subheader[0].value == "Sign in"
 
 
-def test_admin_page_creates_users_and_lists_their_actions(app, signed_in):
+def test_admin_page_creates_users_and_lists_their_actions(app, pages, signed_in):
     from verticals.core.accounts.sessions import sign_in
 
     signed_in(app, "admin", "boss")
     _run(app)
-    app._page_hash = registered_pages(app)["users"]
+    app._page_hash = pages(app)["users"]
     _run(app)
     assert app.title[0].value == "Users"
     app.text_input[0].input("newbie")
@@ -133,7 +132,39 @@ def test_admin_page_creates_users_and_lists_their_actions(app, signed_in):
 
 
 @pytest.mark.parametrize("role", ["clinician", "fraud-analyst", "viewer"])
-def test_only_admins_get_the_users_page(app, signed_in, role):
+def test_only_admins_get_the_users_page(app, pages, signed_in, role):
     signed_in(app, role)
     _run(app)
-    assert "users" not in registered_pages(app)
+    assert "users" not in pages(app)
+
+
+@pytest.fixture
+def sso_on(monkeypatch):
+    from verticals.core.accounts.settings import reset_account_settings
+
+    monkeypatch.setenv("VERTICALS_OIDC_SERVER_METADATA_URL", "http://idp/.well-known/x")
+    monkeypatch.setenv("VERTICALS_OIDC_CLIENT_ID", "dashboard")
+    reset_account_settings()
+    yield
+    reset_account_settings()
+
+
+def test_single_sign_on_identity_opens_a_session_with_its_role(app, pages, sso_on):
+    app.user = {
+        "is_logged_in": True,
+        "iss": "http://idp",
+        "sub": "9",
+        "email": "dr@h.org",
+        "roles": ["clinician"],
+        "tenant": "st-mary",
+    }
+    _run(app)
+    assert any("**dr@h.org** · clinician · st-mary" in c.value for c in app.sidebar.caption)
+    assert "medical" in pages(app) and "finance" not in pages(app)
+
+
+def test_single_sign_on_without_a_role_shows_why_and_nothing_else(app, pages, sso_on):
+    app.user = {"is_logged_in": True, "iss": "http://idp", "sub": "9", "roles": ["guest"]}
+    _run(app)
+    assert "no verticals role" in app.error[0].value
+    assert set(pages(app)) <= {"", "sign-in"} and not app.dataframe

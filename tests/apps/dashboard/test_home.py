@@ -2,30 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import pytest
-import verticals.apps.dashboard as dashboard_package
-from streamlit.testing.v1 import AppTest
-
-APP = Path(dashboard_package.__file__).parent / "app.py"
-
-
-@pytest.fixture
-def app(db):
-    from verticals.apps.dashboard.state import plugin_registry, prepared
-
-    plugin_registry.clear()
-    prepared.clear()
-    yield AppTest.from_file(str(APP), default_timeout=120)
-    plugin_registry.clear()
-    prepared.clear()
-
-
-def registered_pages(app: AppTest) -> dict[str, str]:
-    """url path -> page hash (AppTest.switch_page only knows file pages)."""
-    return {info.get("url_pathname"): h for h, info in app._registered_pages.items()}
-
 
 def test_home_lists_domains_models_and_recent_predictions(app, client, make_key, signed_in):
     client.post(
@@ -42,11 +18,11 @@ def test_home_lists_domains_models_and_recent_predictions(app, client, make_key,
     assert "echo" in set(recent["domain"])
 
 
-def test_home_shows_each_domain_page_in_navigation(app, signed_in):
+def test_home_shows_each_domain_page_in_navigation(app, signed_in, pages):
     signed_in(app, "admin")
     app.run()
     assert not app.exception, app.exception
-    registered = registered_pages(app)
+    registered = pages(app)
     assert "echo" in registered  # the default (home) page registers under ""
     app._page_hash = registered["echo"]
     app.run()
