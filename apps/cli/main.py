@@ -129,6 +129,8 @@ def _models_app() -> typer.Typer:
         stage: Annotated[str, typer.Option("--stage")] = "production",
     ) -> None:
         """Move a model version to a stage (production archives the previous one)."""
+        from verticals.core.accounts.users import OPERATOR
+        from verticals.core.audit import record_action
         from verticals.core.db import session_scope
         from verticals.core.errors import InvalidInput
         from verticals.core.registry import promote
@@ -138,6 +140,14 @@ def _models_app() -> typer.Typer:
             raise InvalidInput("model must be written <domain>/<name>")
         with session_scope() as session:
             promoted = promote(session, domain=domain, name=name, version=version, stage=stage)  # type: ignore[arg-type]
+            record_action(
+                session,
+                OPERATOR,
+                domain=domain,
+                action="model.promote",
+                target=f"{name}:{version}",
+                detail={"stage": stage},
+            )
         console.print(f"{promoted.ref} is now {promoted.stage}")
 
     @app.command("verify")

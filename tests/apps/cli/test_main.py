@@ -54,6 +54,16 @@ def test_models_list_and_promote(db, plugins):
         _run("models", "list", "--json", "--domain", "echo").stdout.splitlines()[-1]
     )
     assert listed[0]["stage"] == "archived"
+    from verticals.core.audit import recent_actions
+    from verticals.core.db import session_scope
+
+    with session_scope() as session:
+        promoted = recent_actions(session)[0]
+    assert (promoted.action, promoted.target, promoted.actor) == (
+        "model.promote",
+        "linear:1",
+        "cli operator",
+    )
 
 
 def test_unknown_model_is_a_clear_error_not_a_traceback(db):
