@@ -17,6 +17,9 @@ class Settings(BaseSettings):
     environment: str = "development"
     max_request_bytes: int = 64 * 1024 * 1024
     log_level: str = "INFO"
+    # Also load the `verticals.test_domains` entry points (the test suite's plugin); never in
+    # production: a test plugin has routes that fail on purpose.
+    load_test_plugins: bool = False
 
     @field_validator("home")
     @classmethod

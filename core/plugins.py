@@ -6,6 +6,11 @@ Built-in domains register exactly as third-party packages do, in their pyproject
     mydomain = "my_package.plugin:MyDomain"
 
 The entry point names a class (or a zero-argument factory) returning a :class:`Domain`.
+
+A package that exists only to test the plugin machinery (``tests/plugins/verticals-testplugin``)
+registers under ``verticals.test_domains`` instead: :func:`discover` loads that group only when
+``VERTICALS_LOAD_TEST_PLUGINS=1`` (the test suite sets it), so an installed test plugin never
+reaches the demo, ``verticals serve`` or the dashboard by accident.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ if TYPE_CHECKING:
     from verticals.core.compression.target import CompressionTarget
 
 ENTRY_POINT_GROUP = "verticals.domains"
+TEST_ENTRY_POINT_GROUP = "verticals.test_domains"
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
 COMMAND_VERBS = ("train", "evaluate", "score", "bench", "backtest")
 
@@ -88,6 +94,10 @@ class Domain(ABC):
     def setup(self) -> None:  # noqa: B027 - optional hook
         """Load what serving needs (models, sessions). Called once at API start."""
 
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release what :meth:`setup` acquired (batchers, sessions). Called once at API stop;
+        an exception is logged and does not stop the other domains from closing."""
+
     def status(self) -> DomainStatus:
         return DomainStatus(ready=True)
 
@@ -143,10 +153,26 @@ def _validate(domain: object, entry_name: str) -> Domain:
     return domain
 
 
-def discover(group: str = ENTRY_POINT_GROUP) -> PluginRegistry:
-    """Load every registered domain. A plugin that fails is reported; the others still load."""
+def _entries(group: str, include_test_plugins: bool | None) -> list[Any]:
+    if include_test_plugins is None:
+        from verticals.core.config import get_settings
+
+        include_test_plugins = get_settings().load_test_plugins
+    entries = list(entry_points(group=group))
+    if include_test_plugins and group == ENTRY_POINT_GROUP:
+        entries += list(entry_points(group=TEST_ENTRY_POINT_GROUP))
+    return sorted(entries, key=lambda e: e.name)
+
+
+def discover(
+    group: str = ENTRY_POINT_GROUP, *, include_test_plugins: bool | None = None
+) -> PluginRegistry:
+    """Load every registered domain. A plugin that fails is reported; the others still load.
+
+    Test plugins (:data:`TEST_ENTRY_POINT_GROUP`) join when ``include_test_plugins`` is true,
+    by default when the setting ``VERTICALS_LOAD_TEST_PLUGINS`` is."""
     registry = PluginRegistry()
-    for entry in sorted(entry_points(group=group), key=lambda e: e.name):
+    for entry in _entries(group, include_test_plugins):
         try:
             factory = entry.load()
             domain = _validate(factory(), entry.name)

@@ -22,6 +22,10 @@ from verticals.core.db import reset_engines
 
 TEST_DATABASE_ENV = "VERTICALS_TEST_DATABASE_URL"
 
+# The echo test plugin (tests/plugins/verticals-testplugin) registers under the test entry-point
+# group, which only this switch loads; subprocesses the tests start inherit it.
+os.environ.setdefault("VERTICALS_LOAD_TEST_PLUGINS", "1")
+
 
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str | None]:

@@ -83,12 +83,10 @@ def build_app(
         gc.freeze()
         yield
         for domain in plugins.domains.values():
-            close = getattr(domain, "close", None)
-            if callable(close):
-                try:
-                    close()
-                except Exception:
-                    log.exception("domain %r failed to close", domain.name)
+            try:
+                domain.close()
+            except Exception:
+                log.exception("domain %r failed to close", domain.name)
         gc.unfreeze()  # an app stopped inside a longer-lived process (tests) frees its objects
 
     app = FastAPI(

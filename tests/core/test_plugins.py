@@ -33,3 +33,23 @@ def test_invalid_domain_objects_are_refused(monkeypatch):
     registry = plugin_module.discover()
     assert registry.domains == {}
     assert "did not produce a verticals Domain" in registry.failures["notadomain"]
+
+
+def test_test_plugins_load_only_when_asked_for():
+    without = plugin_module.discover(include_test_plugins=False)
+    assert "echo" not in without.domains and not without.failures
+    assert {"finance", "medical"} <= set(without.domains)
+    assert "echo" in plugin_module.discover(include_test_plugins=True).domains
+
+
+def test_the_setting_decides_by_default(monkeypatch):
+    from verticals.core.config import reset_settings
+
+    monkeypatch.setenv("VERTICALS_LOAD_TEST_PLUGINS", "0")
+    reset_settings()
+    try:
+        assert "echo" not in plugin_module.discover().domains
+    finally:
+        monkeypatch.undo()
+        reset_settings()
+    assert "echo" in plugin_module.discover().domains

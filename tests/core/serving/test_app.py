@@ -123,3 +123,40 @@ def test_request_ids_are_generated_unique_when_missing_or_malformed(client):
     ]
     assert all(re.fullmatch(r"[0-9a-f]{32}", i) for i in ids)
     assert len(set(ids)) == len(ids)
+
+
+def test_every_domain_is_closed_at_stop_even_after_one_fails(db):
+    from fastapi import APIRouter
+    from fastapi.testclient import TestClient
+    from verticals.core.plugins import Domain, PluginRegistry
+    from verticals.core.serving.app import build_app
+
+    closed: list[str] = []
+
+    class Stub(Domain):
+        title = "stub"
+
+        def __init__(self, name: str, fails: bool = False) -> None:
+            self.name, self.fails = name, fails
+
+        def router(self) -> APIRouter:
+            return APIRouter()
+
+        def render_page(self, viewer) -> None:  # noqa: ANN001
+            pass
+
+        def evaluate(self, data_file, **options):  # noqa: ANN001, ANN003, ANN201
+            return {}
+
+        def ensure_production_model(self) -> str:
+            return "1"
+
+        def close(self) -> None:
+            closed.append(self.name)
+            if self.fails:
+                raise RuntimeError("close failed")
+
+    domains = {"a": Stub("a", fails=True), "b": Stub("b")}
+    with TestClient(build_app(PluginRegistry(domains=domains), max_request_bytes=1000)):
+        assert closed == []
+    assert closed == ["a", "b"]
