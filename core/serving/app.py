@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from verticals.core.db import get_engine
 from verticals.core.plugins import Domain, DomainStatus, PluginRegistry
 from verticals.core.serving.deps import require_domain_access
+from verticals.core.serving.docs import install_docs
 from verticals.core.serving.errors import install_error_handlers
 from verticals.core.serving.middleware import RequestContextMiddleware
 
@@ -97,7 +98,10 @@ def build_app(
         # global OTel providers (environment lookups) on every request.
         telemetry={"tracing": False, "metrics": False, "logs": False},
         openapi_tags=[{"name": d.name, "description": d.title} for d in plugins.domains.values()],
+        docs_url=None,  # FastAPI's pages load from a CDN; install_docs serves them locally
+        redoc_url=None,
     )
+    install_docs(app)
     app.state.plugins = plugins
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=max_request_bytes)
