@@ -167,6 +167,7 @@ def recent_predictions(session: Session, limit: int = 20, domain: str | None = N
             "route": row.route,
             "model_version": row.model_version,
             "api_key_id": row.api_key_id,
+            "user_id": row.user_id,
             "latency_ms": round(row.latency_ms, 2),
             "created_at": row.created_at.isoformat() if row.created_at else None,
         }

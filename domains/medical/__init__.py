@@ -6,8 +6,9 @@ Modules, one job each:
 - ``imaging``: decode DICOM / a zipped series / PNG / JPEG into one grayscale image in [0, 1];
 - ``deid``: DICOM PS3.15 basic-profile de-identification, applied before anything is stored;
 - ``routing``: which task (model) an upload goes to;
-- ``inference``: production classifiers behind a micro-batcher, Grad-CAM;
-- ``studies``: the study workflow shared by the API and the dashboard;
+- ``runtime``: production classifiers behind a micro-batcher, Grad-CAM (the serving engine);
+- ``service``: the study workflow shared by the API and the dashboard;
+- ``archive``: what is kept of an upload (de-identified Part 10 file, display values, heatmap);
 - ``fhir`` / ``sr`` / ``overlay``: the outputs (FHIR R4 DiagnosticReport, DICOM SR, heatmap PNG);
 - ``api`` / ``page`` / ``cli`` / ``plugin``: the faces of the domain.
 

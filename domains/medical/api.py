@@ -23,8 +23,8 @@ from verticals.domains.medical.schemas import (
     StudyOut,
     StudyStatus,
 )
+from verticals.domains.medical.service import StudyService
 from verticals.domains.medical.settings import get_medical_settings
-from verticals.domains.medical.studies import StudyService
 
 READ = "medical:read"
 WRITE = "medical:write"

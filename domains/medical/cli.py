@@ -122,7 +122,7 @@ def bench_command(
     """Hostile uploads against a live API server: PNG, deflate and zip bombs and oversized DICOM
     headers from concurrent clients; reports the server's baseline and peak RSS and the status
     codes (every bomb must get a 4xx, or a 503 while the decoders are busy)."""
-    from verticals.domains.medical.bench_uploads import run_upload_bench
+    from verticals.domains.medical.bench import run_upload_bench
 
     result = run_upload_bench(
         clients=clients, seconds=seconds, ordinary=ordinary, log=typer.echo

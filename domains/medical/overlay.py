@@ -21,7 +21,7 @@ from __future__ import annotations
 import io
 
 import numpy as np
-from verticals.domains.medical.inference import centre_square, resize
+from verticals.domains.medical.runtime import centre_square, resize
 
 MIN_SIDE, MAX_SIDE = 256, 512
 DISPLAY_LEVEL = 0.5  # fraction of the image's Grad-CAM peak below which nothing is tinted

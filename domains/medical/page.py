@@ -1,7 +1,7 @@
 """The clinicians' Streamlit page: worklist, upload, image with window/level and heatmap overlay,
 probabilities, confirm/correct, and the model cards.
 
-Everything goes through :class:`~verticals.domains.medical.studies.StudyService` (the same
+Everything goes through :class:`~verticals.domains.medical.service.StudyService` (the same
 workflow as the API, audited the same way). Stored arrays and model cards are cached; nothing
 is trained or decoded from raw uploads on a rerun.
 """
@@ -20,7 +20,7 @@ from verticals.core.errors import VerticalsError
 if TYPE_CHECKING:
     from verticals.core.auth import Principal
     from verticals.domains.medical.plugin import MedicalDomain
-    from verticals.domains.medical.studies import StudyService
+    from verticals.domains.medical.service import StudyService
 
 AUTO = "auto (from the DICOM header)"
 SELECTED = "medical_selected_study"
@@ -252,8 +252,8 @@ def _render_legend(cam: np.ndarray, label: str) -> None:
 def _compose(gray: np.ndarray, cam: np.ndarray | None) -> np.ndarray:
     if cam is None:
         return gray
-    from verticals.domains.medical.inference import resize
     from verticals.domains.medical.overlay import blend
+    from verticals.domains.medical.runtime import resize
 
     height, width = gray.shape
     side = min(height, width)

@@ -14,8 +14,8 @@ if TYPE_CHECKING:
     from fastapi import APIRouter
     from verticals.core.auth import Principal
     from verticals.core.compression.target import CompressionTarget
-    from verticals.domains.medical.inference import InferenceEngine
-    from verticals.domains.medical.studies import StudyService
+    from verticals.domains.medical.runtime import InferenceEngine
+    from verticals.domains.medical.service import StudyService
 
 _HERE = Path(__file__).parent
 
@@ -40,7 +40,7 @@ class MedicalDomain(Domain):
     def engine(self) -> InferenceEngine:
         with self._lock:
             if self._engine is None:
-                from verticals.domains.medical.inference import InferenceEngine
+                from verticals.domains.medical.runtime import InferenceEngine
 
                 self._engine = InferenceEngine()
             return self._engine
@@ -49,7 +49,7 @@ class MedicalDomain(Domain):
         engine = self.engine()
         with self._lock:
             if self._service is None:
-                from verticals.domains.medical.studies import StudyService
+                from verticals.domains.medical.service import StudyService
 
                 self._service = StudyService(engine)
             return self._service

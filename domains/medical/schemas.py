@@ -1,13 +1,39 @@
-"""Public API schemas (what crosses the HTTP boundary)."""
+"""Public API schemas (what crosses the HTTP boundary). Models read from table rows validate
+them directly (``from_attributes``): a row's ``id`` is a study's ``study_id``."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, computed_field
 
 StudyStatus = Literal["predicted", "reviewed"]
+API_PREFIX = "/v1/medical"
+
+
+def _study_id() -> str:
+    """The ``study_id`` field, read as ``id`` from a table row."""
+    return Field(validation_alias=AliasChoices("study_id", "id"))
+
+
+class StudyLinks(BaseModel):
+    self: str
+    heatmap: str
+    fhir: str
+    sr: str
+    review: str
+
+
+def study_links(study_id: str) -> StudyLinks:
+    base = f"{API_PREFIX}/studies/{study_id}"
+    return StudyLinks(
+        self=base,
+        heatmap=f"{base}/heatmap.png",
+        fhir=f"{base}/report.fhir.json",
+        sr=f"{base}/sr.dcm",
+        review=f"{base}/review",
+    )
 
 
 class Finding(BaseModel):
@@ -18,7 +44,9 @@ class Finding(BaseModel):
 class StudyCreated(BaseModel):
     """The response to an upload: the decision, how it was reached, and the probabilities."""
 
-    study_id: str
+    model_config = ConfigDict(from_attributes=True)
+
+    study_id: str = _study_id()
     task: str
     finding: str = Field(
         description="the decision to act on: the task label at the model's threshold, or "
@@ -41,7 +69,11 @@ class StudyCreated(BaseModel):
     warnings: list[str] = Field(default_factory=list)
     findings: list[Finding] = Field(description="probability of each label")
     model_version: str
-    heatmap_url: str
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def heatmap_url(self) -> str:
+        return study_links(self.study_id).heatmap
 
 
 class ReviewIn(BaseModel):
@@ -52,20 +84,14 @@ class ReviewIn(BaseModel):
 
 
 class ReviewOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     study_id: str
     label: str
     agrees: bool = Field(description="whether the clinician's label matches the model's")
     comment: str | None
     model_version: str
     created_at: datetime
-
-
-class StudyLinks(BaseModel):
-    self: str
-    heatmap: str
-    fhir: str
-    sr: str
-    review: str
 
 
 class StudyOut(StudyCreated):
@@ -81,14 +107,20 @@ class StudyOut(StudyCreated):
     window_center: float
     window_width: float
     notes: list[str]
-    review: ReviewOut | None
-    links: StudyLinks
+    review: ReviewOut | None = None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def links(self) -> StudyLinks:
+        return study_links(self.study_id)
 
 
 class StudySummary(BaseModel):
     """One worklist row."""
 
-    study_id: str
+    model_config = ConfigDict(from_attributes=True)
+
+    study_id: str = _study_id()
     created_at: datetime
     task: str
     status: StudyStatus

@@ -8,9 +8,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String, Text, true
+from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, Text, true
 from sqlalchemy.orm import Mapped, mapped_column
 from verticals.core.db.base import Base, utcnow
+from verticals.core.db.types import UtcDateTime
 
 
 class StudyRow(Base):
@@ -18,7 +19,7 @@ class StudyRow(Base):
     __table_args__ = (Index("ix_medical_studies_created", "created_at"),)
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     api_key_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     task: Mapped[str] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(16), default="predicted")
@@ -53,7 +54,7 @@ class ReviewRow(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     study_id: Mapped[str] = mapped_column(ForeignKey("medical_studies.id"))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     api_key_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     label: Mapped[str] = mapped_column(String(120))
     agrees: Mapped[bool] = mapped_column(default=False)

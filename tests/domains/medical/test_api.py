@@ -344,8 +344,8 @@ def test_reviews_export_as_a_retraining_folder(medical_client, auth, dicom_facto
     import csv
 
     from verticals.domains.medical.imaging import load_image_file
-    from verticals.domains.medical.inference import InferenceEngine
-    from verticals.domains.medical.studies import StudyService
+    from verticals.domains.medical.runtime import InferenceEngine
+    from verticals.domains.medical.service import StudyService
 
     headers = auth()
     ids = [_upload(medical_client, headers, dicom_factory()).json()["study_id"] for _ in range(3)]

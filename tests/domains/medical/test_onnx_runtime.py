@@ -8,7 +8,7 @@ import pytest
 from verticals.core.db import session_scope
 from verticals.core.errors import IntegrityError
 from verticals.core.registry import derived_artifact, file_sha256, forget_derived
-from verticals.domains.medical.inference import InferenceEngine
+from verticals.domains.medical.runtime import InferenceEngine
 from verticals.domains.medical.model import (
     ensure_production_models,
     load_classifier,

@@ -68,8 +68,8 @@ def test_page_upload_review_and_overlay(make_user):
         [e.value for e in app.error],
     )
 
-    from verticals.domains.medical.inference import InferenceEngine
-    from verticals.domains.medical.studies import StudyService
+    from verticals.domains.medical.runtime import InferenceEngine
+    from verticals.domains.medical.service import StudyService
 
     study = StudyService(InferenceEngine()).get(study_id)
     assert study.status == "reviewed" and study.review.label == other

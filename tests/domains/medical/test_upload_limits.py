@@ -16,7 +16,7 @@ import pydicom
 import pytest
 from pydicom.data import get_testdata_file
 from verticals.core.errors import InvalidInput, Overloaded, PayloadTooLarge, UnsupportedMediaType
-from verticals.domains.medical import bench_uploads as bombs
+from verticals.domains.medical import bench as bombs
 from verticals.domains.medical import imaging, limits
 from verticals.domains.medical.dicom_io import DicomFile
 from verticals.domains.medical.imaging import decode_bytes, inspect_upload

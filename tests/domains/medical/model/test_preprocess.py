@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 from verticals.domains.medical.imaging import decode_bytes
-from verticals.domains.medical.inference import model_input
+from verticals.domains.medical.runtime import model_input
 from verticals.domains.medical.model.data import ImageSet, as_unit_float
 from verticals.domains.medical.model.evaluation import load_folder
 from verticals.domains.medical.model.preprocess import centre_square, preprocess, preprocess_batch

@@ -7,7 +7,7 @@ import threading
 import numpy as np
 import pytest
 from verticals.core.errors import ModelUnavailable
-from verticals.domains.medical.inference import InferenceEngine, centre_square, model_input
+from verticals.domains.medical.runtime import InferenceEngine, centre_square, model_input
 
 
 def test_model_input_is_the_centre_square_resized():

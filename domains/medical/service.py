@@ -8,11 +8,8 @@ answers. An idempotency key replays the stored response without scoring again.
 
 from __future__ import annotations
 
-import io
 import logging
 import uuid
-import warnings
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,57 +27,30 @@ from verticals.core.audit import (
 )
 from verticals.core.auth import Principal
 from verticals.core.db import session_scope
-from verticals.core.errors import InvalidInput, NotFound, VerticalsError
+from verticals.core.errors import InvalidInput, NotFound
 from verticals.domains.medical import model_api
-from verticals.domains.medical.deid import (
-    DUMMY_ID,
-    DUMMY_NAME,
-    UIDMapper,
-    deidentify,
-    load_key,
-    refuse_burned_in,
-)
+from verticals.domains.medical.archive import deidentified_part10, uid_mapper, write_study_files
+from verticals.domains.medical.deid import refuse_burned_in
 from verticals.domains.medical.imaging import (
-    DecodedImage,
     decode_bytes,
     prepare_upload,
 )
-from verticals.domains.medical.inference import InferenceEngine, centre_square, model_input, resize
-from verticals.domains.medical.overlay import heatmap_png
 from verticals.domains.medical.routing import resolve_task
+from verticals.domains.medical.runtime import InferenceEngine, model_input
 from verticals.domains.medical.schemas import (
     Finding,
     ReviewIn,
     ReviewOut,
     StudyCreated,
-    StudyLinks,
     StudyOut,
     StudyStatus,
     StudySummary,
 )
 from verticals.domains.medical.scope import decide, fit_warnings
-from verticals.domains.medical.settings import get_medical_settings
-from verticals.domains.medical.storage import StudyFiles, files_for, files_from_row, save_array
+from verticals.domains.medical.storage import StudyFiles, files_for, files_from_row
 from verticals.domains.medical.tables import ReviewRow, StudyRow
 
 log = logging.getLogger(__name__)
-
-API_PREFIX = "/v1/medical"
-
-
-def links(study_id: str) -> StudyLinks:
-    base = f"{API_PREFIX}/studies/{study_id}"
-    return StudyLinks(
-        self=base,
-        heatmap=f"{base}/heatmap.png",
-        fhir=f"{base}/report.fhir.json",
-        sr=f"{base}/sr.dcm",
-        review=f"{base}/review",
-    )
-
-
-def _uid_mapper() -> UIDMapper:
-    return UIDMapper(load_key(get_medical_settings().secret_path))
 
 
 def _findings(spec: Any, probability: float) -> list[Finding]:
@@ -139,7 +109,7 @@ class StudyService:
             "body_part": decoded.body_part,
             "photometric": decoded.photometric,
         }
-        image_bytes, identity = self._deidentified_image(decoded, spec)
+        image_bytes, identity = deidentified_part10(decoded)
 
         fit = fit_warnings(spec, **header)
         x = model_input(decoded.pixels, self.engine.input_size(task_name))
@@ -165,10 +135,9 @@ class StudyService:
             warnings=decision.warnings,
             findings=findings,
             model_version=prediction.model_version,
-            heatmap_url=links(study_id).heatmap,
         )
         try:
-            self._write_files(files, image_bytes, decoded, cam)
+            write_study_files(files, image_bytes, decoded, cam)
 
             def compute(session: Session) -> Outcome:
                 session.add(
@@ -231,50 +200,6 @@ class StudyService:
             fields = set(StudyCreated.model_fields)
             return StudyCreated.model_validate(study.model_dump(include=fields))
 
-    def _deidentified_image(self, decoded: DecodedImage, spec: Any) -> tuple[bytes, dict]:
-        """Part 10 bytes of the de-identified image, and the identifiers the row keeps."""
-        mapper = _uid_mapper()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            try:
-                if decoded.dataset is not None:
-                    ds = deidentify(decoded.dataset, mapper)
-                    decoded.dataset = None  # the identified original is not kept around
-                else:
-                    ds = _secondary_capture(decoded.pixels, mapper)
-                buffer = io.BytesIO()
-                ds.save_as(buffer, enforce_file_format=True)
-            except VerticalsError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - odd headers pydicom cannot re-encode
-                raise InvalidInput(
-                    f"the DICOM file cannot be de-identified and stored ({type(exc).__name__})"
-                ) from None
-        identity = {
-            "modality": str(getattr(ds, "Modality", "") or "")[:16] or None,
-            "body_part": str(getattr(ds, "BodyPartExamined", "") or "")[:64] or None,
-            "study_uid": str(ds.StudyInstanceUID),
-            "series_uid": str(ds.SeriesInstanceUID),
-            "sop_instance_uid": str(ds.SOPInstanceUID),
-            "sop_class_uid": str(ds.SOPClassUID),
-        }
-        return buffer.getvalue(), identity
-
-    def _write_files(
-        self, files: StudyFiles, image_bytes: bytes, decoded: DecodedImage, cam: np.ndarray
-    ) -> None:
-        files.root.mkdir(parents=True, exist_ok=False)
-        files.image.write_bytes(image_bytes)
-        values = decoded.modality_values
-        side = get_medical_settings().display_max_side
-        scale = min(1.0, side / max(values.shape))
-        if scale < 1.0:
-            shape = (max(1, round(values.shape[0] * scale)), max(1, round(values.shape[1] * scale)))
-            values = _resize_values(values, shape)
-        save_array(files.display, values)
-        save_array(files.cam, cam)
-        files.heatmap.write_bytes(heatmap_png(decoded.pixels, cam))
-
     # ------------------------------------------------------------------ read
 
     def _row(self, session: Session, study_id: str) -> StudyRow:
@@ -302,20 +227,7 @@ class StudyService:
             query = select(StudyRow).order_by(StudyRow.created_at.desc(), StudyRow.id).limit(limit)
             if status is not None:
                 query = query.where(StudyRow.status == status)
-            return [
-                StudySummary(
-                    study_id=row.id,
-                    created_at=row.created_at,
-                    task=row.task,
-                    status=row.status,  # type: ignore[arg-type]
-                    finding=row.finding,
-                    predicted_label=row.predicted_label,
-                    probability=row.probability,
-                    model_version=row.model_version,
-                    modality=row.modality,
-                )
-                for row in session.scalars(query)
-            ]
+            return [StudySummary.model_validate(row) for row in session.scalars(query)]
 
     def files(self, study_id: str) -> StudyFiles:
         with session_scope() as session:
@@ -334,14 +246,14 @@ class StudyService:
             return build_report(
                 study_id=row.id,
                 task=row.task,
-                created_at=_aware(row.created_at),
+                created_at=row.created_at,
                 model_version=row.model_version,
                 study_uid=row.study_uid,
                 findings=list(row.findings),
                 predicted_label=row.finding,
                 review_label=review.label if review else None,
                 review_comment=review.comment if review else None,
-                issued=_aware(review.created_at if review else row.created_at),
+                issued=review.created_at if review else row.created_at,
             )
 
     def structured_report(self, study_id: str) -> bytes:
@@ -358,7 +270,7 @@ class StudyService:
             )
         if files.sr.is_file():
             return files.sr.read_bytes()
-        mapper = _uid_mapper()
+        mapper = uid_mapper()
         data = build_sr(
             files.require(files.image).read_bytes(),
             task=task,
@@ -417,7 +329,7 @@ class StudyService:
             )
             row.status = "reviewed"
             session.flush()
-            return _review_out(review)
+            return ReviewOut.model_validate(review)
 
     def export_feedback(self, task: str, out_dir: Path) -> int:
         """Write reviewed studies of ``task`` as a retraining folder: the de-identified
@@ -452,81 +364,7 @@ def _valid_id(study_id: str) -> bool:
     return len(study_id) == 32 and all(c in "0123456789abcdef" for c in study_id)
 
 
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def _review_out(review: ReviewRow) -> ReviewOut:
-    return ReviewOut(
-        study_id=review.study_id,
-        label=review.label,
-        agrees=review.agrees,
-        comment=review.comment,
-        model_version=review.model_version,
-        created_at=_aware(review.created_at),
-    )
-
-
 def _study_out(row: StudyRow, review: ReviewRow | None) -> StudyOut:
-    return StudyOut(
-        study_id=row.id,
-        task=row.task,
-        finding=row.finding,
-        predicted_label=row.predicted_label,
-        positive_label=row.positive_label,
-        threshold=row.threshold,
-        in_scope=row.in_scope,
-        ood_score=row.ood_score,
-        warnings=list(row.warnings or []),
-        findings=[Finding.model_validate(f) for f in row.findings],
-        model_version=row.model_version,
-        heatmap_url=links(row.id).heatmap,
-        status=row.status,  # type: ignore[arg-type]
-        created_at=_aware(row.created_at),
-        source_kind=row.source_kind,
-        modality=row.modality,
-        body_part=row.body_part,
-        rows=row.rows,
-        columns=row.columns,
-        window_center=row.window_center,
-        window_width=row.window_width,
-        notes=list(row.notes or []),
-        review=_review_out(review) if review else None,
-        links=links(row.id),
-    )
-
-
-def _resize_values(values: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    from PIL import Image
-
-    image = Image.fromarray(np.ascontiguousarray(values, dtype=np.float32))
-    return np.asarray(image.resize((shape[1], shape[0]), Image.Resampling.BOX), dtype=np.float32)
-
-
-def _secondary_capture(pixels: np.ndarray, mapper: UIDMapper):  # noqa: ANN202 - Dataset
-    """A DICOM Secondary Capture holding a PNG/JPEG upload (8-bit), with no patient data."""
-    import highdicom as hd
-    from pydicom.uid import ExplicitVRLittleEndian
-
-    array = (np.clip(pixels, 0, 1) * 255).round().astype(np.uint8)
-    image = hd.sc.SCImage(
-        pixel_array=array,
-        photometric_interpretation="MONOCHROME2",
-        bits_allocated=8,
-        coordinate_system="PATIENT",
-        study_instance_uid=mapper.fresh(),
-        series_instance_uid=mapper.fresh(),
-        series_number=1,
-        sop_instance_uid=mapper.fresh(),
-        instance_number=1,
-        manufacturer="verticals",
-        patient_id=DUMMY_ID,
-        patient_name=DUMMY_NAME,
-        patient_orientation=("L", "F"),
-        transfer_syntax_uid=ExplicitVRLittleEndian,
-    )
-    image.PatientIdentityRemoved = "YES"
-    return image
-
-
-__all__ = ["StudyService", "centre_square", "links", "resize"]
+    study = StudyOut.model_validate(row)
+    study.review = ReviewOut.model_validate(review) if review is not None else None
+    return study
