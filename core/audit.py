@@ -12,10 +12,10 @@ import json
 import time
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from pydantic import BaseModel
-from sqlalchemy import insert, select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.exc import IntegrityError as DBIntegrityError
 from sqlalchemy.orm import Session
 from verticals.core.auth import Principal
@@ -25,7 +25,8 @@ from verticals.core.db.session import session_scope
 from verticals.core.errors import Conflict
 from verticals.core.metrics import observe_prediction
 
-_INSERT_RECORDS = insert(PredictionRecordRow.__table__)  # built once: no cache-key walk per call
+# Built once: no cache-key walk per call. A declarative class's __table__ is its Table.
+_INSERT_RECORDS = insert(cast(Table, PredictionRecordRow.__table__))
 
 
 class AuditContext(BaseModel):
@@ -100,11 +101,19 @@ def audit_row(
     }
 
 
-def record_rows(session: Session, rows: list[dict[str, Any]]) -> None:
+def record_rows(session: Session, rows: list[dict[str, Any]], *, model: str) -> None:
     """Insert prediction records in the session's transaction: one executemany, no ORM objects
-    (a micro-batch of a few dozen predictions costs one statement)."""
-    if rows:
-        session.execute(_INSERT_RECORDS, rows)
+    (a micro-batch of a few dozen predictions costs one statement). Every record also counts in
+    ``verticals_predictions_total`` and ``verticals_prediction_seconds`` under its domain,
+    ``model`` and version (counted as recorded: a transaction that then fails to commit has
+    answered nobody, and is rare enough not to matter to a rate)."""
+    if not rows:
+        return
+    session.execute(_INSERT_RECORDS, rows)
+    for row in rows:
+        observe_prediction(
+            row["domain"], model, row["model_version"] or "", row["latency_ms"] / 1000.0
+        )
 
 
 def audited(
@@ -140,10 +149,8 @@ def audited(
                         idempotency_key=idempotency_key,
                     )
                 ],
+                model=outcome.model or "",
             )
-        observe_prediction(
-            ctx.domain, outcome.model or "", outcome.model_version or "", latency_ms / 1000.0
-        )
         return outcome.output
     except DBIntegrityError:
         # A concurrent retry with the same idempotency key committed first: answer with its result.

@@ -29,7 +29,7 @@ from verticals.core.audit import (
 from verticals.core.auth import Principal
 from verticals.core.db import session_scope
 from verticals.core.errors import Conflict, NotFound, VerticalsError
-from verticals.domains.finance.config import DecisionConfig, ServingConfig
+from verticals.domains.finance.config import MODEL_NAME, DecisionConfig, ServingConfig
 from verticals.domains.finance.decision import decide, top_reasons
 from verticals.domains.finance.features import (
     apply_label,
@@ -174,7 +174,7 @@ class ScoringService:
             session.execute(INSERT_TRANSACTIONS, inserts)
             if reviews:
                 session.execute(INSERT_REVIEWS, reviews)
-            record_rows(session, audits)
+            record_rows(session, audits, model=MODEL_NAME)
             states.write()
         for i, answer in enumerate(answers):
             if answer == -1:

@@ -172,7 +172,9 @@ class StudyService:
                     )
                 )
                 return Outcome(
-                    output=created.model_dump(mode="json"), model_version=prediction.model_version
+                    output=created.model_dump(mode="json"),
+                    model_version=prediction.model_version,
+                    model=task_name,
                 )
 
             output = audited(ctx, payload=payload, compute=compute, idempotency_key=idempotency_key)

@@ -167,3 +167,15 @@ def test_label_review_queue_and_get(client, score_key, review_key, auth, make_tx
                     headers=auth(review_key))
     assert r.status_code == 422 and "is_fraud" in r.json()["error"]["message"]
     assert client.get("/v1/finance/review-queue?limit=0", headers=auth(review_key)).status_code == 422
+
+
+def test_each_recorded_score_counts_in_the_prediction_metrics(client, score_key, auth, make_tx):
+    from prometheus_client import REGISTRY
+    from verticals.domains.finance.config import MODEL_NAME
+
+    first = client.post(SCORE, json=make_tx(900), headers=auth(score_key)).json()
+    labels = {"domain": "finance", "model": MODEL_NAME, "version": first["model_version"]}
+    before = REGISTRY.get_sample_value("verticals_predictions_total", labels)
+    batch = {"transactions": [make_tx(901), make_tx(902), make_tx(903)]}
+    assert client.post(BATCH, json=batch, headers=auth(score_key)).status_code == 200
+    assert REGISTRY.get_sample_value("verticals_predictions_total", labels) == before + 3

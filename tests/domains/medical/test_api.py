@@ -444,3 +444,16 @@ def test_a_retry_of_an_answer_stored_before_the_decision_fields_replays(
     again = _upload(medical_client, headers, upload, extra_headers={"Idempotency-Key": "legacy-1"})
     assert again.status_code in (200, 201), again.text
     assert again.json() == first.json()
+
+
+def test_each_recorded_study_counts_in_the_prediction_metrics(medical_client, auth, dicom_factory):
+    from prometheus_client import REGISTRY
+
+    labels = {"domain": "medical", "model": "pneumonia", "version": "fake-1"}
+    before = REGISTRY.get_sample_value("verticals_predictions_total", labels) or 0.0
+    assert _upload(medical_client, auth(), dicom_factory()).status_code == 201
+    assert REGISTRY.get_sample_value("verticals_predictions_total", labels) == before + 1
+    scraped = medical_client.get("/metrics").text
+    assert 'verticals_predictions_total{domain="medical",model="pneumonia",version="fake-1"}' in (
+        scraped
+    )
