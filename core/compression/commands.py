@@ -83,7 +83,7 @@ def compress_command(
     plan = CompressionPlan(prune_amounts=tuple(prune) if prune else (0.75,))
     storing = register and target.version is not None
     with tempfile.TemporaryDirectory() as tmp:
-        if out is None and storing:
+        if out is None and storing and target.version is not None:
             from verticals.core.compression.store import artifacts_folder
 
             out = artifacts_folder(target.name, target.version)

@@ -60,6 +60,8 @@ def export_onnx(
             optimize=True,
             verbose=False,
         )
+    if program is None:  # dynamo=True always returns one; the stub says Optional
+        raise RuntimeError(f"torch.onnx.export returned no program for {path.name}")
     program.save(str(path), external_data=False)
     if path.with_name(path.name + ".data").exists():  # pragma: no cover - guarded by the flag
         raise IntegrityError(f"export of {path.name} wrote weights to a side file")

@@ -126,7 +126,11 @@ class _Builder:
             if not kw.pop("skip_cpu_latency", False):
                 b1, b32 = self._latency(predict)
         kw.pop("skip_cpu_latency", None)
-        drop = None if metric is None else self.target.metric_drop(self.baseline, metric)
+        drop = (
+            None
+            if metric is None or self.baseline is None
+            else self.target.metric_drop(self.baseline, metric)
+        )
         variant = VariantReport(
             name=name,
             bytes=nbytes,

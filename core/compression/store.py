@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from verticals.core.compression.report import CompressionReport
 from verticals.core.compression.resolve import split_model
-from verticals.core.errors import InvalidInput
+from verticals.core.errors import InvalidInput, NotFound
 from verticals.core.registry import ModelVersion, get_version, register, register_derived
 
 DERIVED_PREFIX = "compressed:"
@@ -72,6 +72,8 @@ def store_report(
             ModelVersionRow.version == report.version,
         )
     )
+    if row is None:  # pragma: no cover - get_version above found it
+        raise NotFound(f"{domain}/{name} version {report.version} is not registered")
     row.extra = {**(row.extra or {}), "compression": report.model_dump(mode="json")}
     session.flush()
     files: dict[str, Path] = {}
@@ -96,8 +98,8 @@ def store_report(
         )
     }
     for variant in report.variants:
-        path = files.get(variant.name)
-        if variant.format != "onnx" or variant.metric is None or path is None:
+        variant_path = files.get(variant.name)
+        if variant.format != "onnx" or variant.metric is None or variant_path is None:
             continue
         version = variant_version(report.version, variant.name)
         if version in existing:
@@ -114,7 +116,7 @@ def store_report(
                 domain=domain,
                 name=name,
                 version=version,
-                artifact_path=path,
+                artifact_path=variant_path,
                 metrics={variant.metric_name: variant.metric},
                 card=card,
                 stage="staging",

@@ -19,7 +19,7 @@ import sqlite3
 import threading
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.exc import OperationalError
 
 log = logging.getLogger(__name__)
@@ -123,7 +123,7 @@ def create_sqlite_engine(url: str, **kwargs: object) -> Engine:
     lock_path = writer_lock_file(path.resolve()) if path is not None else None
 
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+    def _on_connect(dbapi_connection: WriterLockedConnection, _record: object) -> None:
         # Let SQLAlchemy own transactions; BEGIN IMMEDIATE takes the write lock up front so
         # concurrent read-modify-write transactions serialise instead of failing to upgrade.
         dbapi_connection.isolation_level = None
@@ -137,11 +137,12 @@ def create_sqlite_engine(url: str, **kwargs: object) -> Engine:
         cursor.close()
 
     @event.listens_for(engine, "begin")
-    def _on_begin(connection) -> None:  # type: ignore[no-untyped-def]
+    def _on_begin(connection: Connection) -> None:
         if lock_path is None:  # in memory: one process, SQLite's own lock is enough
             connection.exec_driver_sql("BEGIN IMMEDIATE")
             return
         dbapi_connection = connection.connection.dbapi_connection
+        assert isinstance(dbapi_connection, WriterLockedConnection)  # the engine's factory
         try:
             dbapi_connection.acquire_writer_lock(lock_path)
         except sqlite3.OperationalError as exc:

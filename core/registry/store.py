@@ -42,7 +42,7 @@ def _public(row: ModelVersionRow) -> ModelVersion:
         domain=row.domain,
         name=row.name,
         version=row.version,
-        stage=row.stage,  # type: ignore[arg-type]
+        stage=row.stage,
         metrics=row.metrics or {},
         artifact_path=row.artifact_path,
         sha256=row.sha256,

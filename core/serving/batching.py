@@ -404,7 +404,7 @@ class MicroBatcher(Generic[T, R]):
                 pass
 
     def _fail_queued(self, error: Exception) -> None:
-        failed = []
+        failed: list[tuple[_Pending[Any], Any, BaseException | None]] = []
         while True:
             try:
                 pending = self._queue.get_nowait()

@@ -11,8 +11,8 @@ Route signatures read as typed sentences::
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Annotated
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
@@ -86,7 +86,7 @@ def request_id(request: Request) -> str:
     return getattr(request.state, "request_id", "") or "unknown"
 
 
-def route_template(scope: dict) -> str | None:
+def route_template(scope: Mapping[str, Any]) -> str | None:
     """The matched route's full path template (``/v1/finance/transactions/{id}``), if any."""
     context = (scope.get("fastapi") or {}).get("effective_route_context")
     path = getattr(context, "path", None)

@@ -198,7 +198,7 @@ class OrtModel:
 
     def example_feeds(self, batch_size: int = 1) -> dict[str, np.ndarray]:
         """Zeros shaped like the inputs, symbolic dimensions set to ``batch_size`` (first) or 1."""
-        feeds = {}
+        feeds: dict[str, np.ndarray] = {}
         for spec in self.inputs:
             shape = [
                 d if isinstance(d, int) and d > 0 else (batch_size if i == 0 else 1)

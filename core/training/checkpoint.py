@@ -13,7 +13,8 @@ from torch import nn
 
 def unwrap(model: nn.Module) -> nn.Module:
     """The plain module under a DDP / DataParallel wrapper."""
-    return model.module if hasattr(model, "module") else model
+    inner = getattr(model, "module", None)
+    return inner if isinstance(inner, nn.Module) else model
 
 
 def state_tensors(model: nn.Module) -> dict[str, torch.Tensor]:

@@ -105,7 +105,7 @@ class Trainer:
     # ----------------------------------------------------------------------------- helpers
     def _loader(self, generator: torch.Generator) -> tuple[DataLoader, DistributedSampler | None]:
         cfg, ctx = self.config, self.ctx
-        sampler = None
+        sampler: DistributedSampler | None = None
         per_rank = len(self.train_data)  # type: ignore[arg-type]
         if ctx.distributed:
             sampler = DistributedSampler(
@@ -196,7 +196,8 @@ class Trainer:
         generator = seed_everything(cfg.seed)
         model = self.model.to(self.device)
         if cfg.channels_last:
-            model = model.to(memory_format=torch.channels_last)
+            # Module.to takes memory_format; torch's overloads do not declare it.
+            model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         params = self.parameters if self.parameters is not None else model.parameters()
         if cfg.optimizer == "adamw":
             optimizer: torch.optim.Optimizer = torch.optim.AdamW(

@@ -121,6 +121,27 @@ def _check_matrix(name: str, X: np.ndarray, y: np.ndarray | None) -> None:
         raise ValueError(f"{name}: X holds inf (NaN is allowed and means missing)")
 
 
+def _progress_callback(
+    on_round: Callable[[int, dict[str, float]], None],
+) -> xgb.callback.TrainingCallback:
+    """An XGBoost callback that reports each round's latest metrics to ``on_round``."""
+    from xgboost.callback import TrainingCallback  # lazily, like _xgb()
+
+    class _Progress(TrainingCallback):
+        def after_iteration(
+            self, model: Any, epoch: int, evals_log: TrainingCallback.EvalsLog
+        ) -> bool:
+            latest = {}
+            for data, metrics in evals_log.items():
+                for metric, values in metrics.items():
+                    last = values[-1]  # a (mean, std) pair in cross-validation
+                    latest[f"{data}-{metric}"] = float(last[0] if isinstance(last, tuple) else last)
+            on_round(epoch, latest)
+            return False
+
+    return _Progress()
+
+
 def train_booster(
     X: np.ndarray,
     y: np.ndarray,
@@ -146,18 +167,7 @@ def train_booster(
     history: dict[str, dict[str, list[float]]] = {}
     callbacks: list[Any] = []
     if on_round is not None:
-
-        class _Progress(xgboost.callback.TrainingCallback):
-            def after_iteration(self, model, epoch, evals_log) -> bool:  # type: ignore[no-untyped-def]
-                latest = {
-                    f"{data}-{metric}": float(values[-1])
-                    for data, metrics in evals_log.items()
-                    for metric, values in metrics.items()
-                }
-                on_round(epoch, latest)
-                return False
-
-        callbacks.append(_Progress())
+        callbacks.append(_progress_callback(on_round))
     started = time.perf_counter()
     booster = xgboost.train(
         booster_params,
@@ -235,7 +245,7 @@ def load_booster(
     return booster
 
 
-def booster_attributes(booster: xgb.Booster) -> dict[str, str]:
+def booster_attributes(booster: xgb.Booster) -> dict[str, str | None]:
     return dict(booster.attributes())
 
 
