@@ -11,6 +11,7 @@ from verticals.core.audit import recent_predictions
 from verticals.core.auth import Principal
 from verticals.core.db import get_engine, session_scope
 from verticals.core.registry import list_versions
+from verticals.core.registry.cards import metrics_table
 
 
 def _database_health() -> tuple[bool, str]:
@@ -69,7 +70,9 @@ def render_home(principal: Principal) -> None:
                     {
                         "model": f"{v.domain}/{v.name}",
                         "version": v.version,
-                        **{k: round(val, 4) for k, val in v.metrics.items()},
+                        "registered": f"{v.created_at:%Y-%m-%d %H:%M}",
+                        "sha256": v.sha256[:12],
+                        "metrics": len(v.metrics),
                     }
                     for v in versions
                 ]
@@ -77,6 +80,10 @@ def render_home(principal: Principal) -> None:
             hide_index=True,
             width="stretch",
         )
+        # Each model has its own metrics: one long table for the chosen model, no empty cells.
+        refs = {f"{v.domain}/{v.name} {v.version}": v for v in versions}
+        chosen = refs[st.selectbox("Metrics of", list(refs), key="home_metrics_of")]
+        st.dataframe(pd.DataFrame(metrics_table(chosen.metrics)), hide_index=True)
     else:
         st.info("No production model registered yet.")
 

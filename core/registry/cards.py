@@ -31,3 +31,15 @@ class ModelCard(BaseModel):
     outputs: list[TensorSpec] = Field(default_factory=list)
     changelog: dict[str, str] = Field(default_factory=dict)
     license: str = ""
+
+
+def format_metric(value: float) -> str:
+    """A metric as people read it: counts without decimals, the rest to 4 significant digits."""
+    if float(value).is_integer() and abs(value) < 1e12:
+        return str(int(value))
+    return f"{value:.4g}"
+
+
+def metrics_table(metrics: dict[str, float]) -> list[dict[str, str]]:
+    """Rows of (metric, value) for display, values formatted by :func:`format_metric`."""
+    return [{"metric": name, "value": format_metric(v)} for name, v in metrics.items()]

@@ -16,6 +16,7 @@ import numpy as np
 import streamlit as st
 from verticals.core.audit import AuditContext
 from verticals.core.errors import VerticalsError
+from verticals.core.registry.cards import metrics_table
 
 if TYPE_CHECKING:
     from verticals.core.auth import Principal
@@ -312,6 +313,6 @@ def _render_cards(tasks: list[str]) -> None:
         st.markdown(f"**Training data.** {card.get('training_data') or '—'}")
         metrics = entry["metrics"] or card.get("metrics") or {}
         if metrics:
-            st.table({"metric": list(metrics), "value": [round(v, 4) for v in metrics.values()]})
+            st.table(metrics_table(metrics))
         if card.get("reproduce_command"):
             st.code(card["reproduce_command"], language="bash")

@@ -12,10 +12,12 @@ def test_home_lists_domains_models_and_recent_predictions(app, client, make_key,
     assert not app.exception, app.exception
     assert app.title[0].value == "verticals"
     frames = [df.value for df in app.dataframe]
-    domains, models, recent = frames[0], frames[1], frames[2]
+    domains, models, metrics, recent = frames
     assert "echo" in set(domains["domain"])
     assert "echo/linear" in set(models["model"])
     assert "echo" in set(recent["domain"])
+    # one model's metrics at a time, formatted: no empty cells, counts without decimals
+    assert not metrics.isna().any().any() and list(metrics.columns) == ["metric", "value"]
 
 
 def test_home_shows_each_domain_page_in_navigation(app, signed_in, pages):
