@@ -7,6 +7,7 @@ import re
 
 import numpy as np
 from verticals.domains.finance.config import DecisionConfig
+from verticals.domains.finance.features import LARGE_RATIO
 from verticals.domains.finance.schemas import Decision, Reason
 
 
@@ -34,8 +35,12 @@ def _days(n: int) -> str:
 def phrase(feature: str, value: float | None, delay_days: int) -> str:
     """A plain-language reading of one feature value."""
     if value is None:
-        if feature == "cust_amount_ratio":
+        if feature in ("cust_amount_ratio", "cust_amount_z", "cust_amount_max_ratio"):
             return "no recent spending history for this card"
+        if feature == "cust_hours_since_prev":
+            return "first transaction of this card in over a month"
+        if feature == "term_amount_ratio":
+            return "no recent transactions at this terminal"
         return f"{feature} is unknown"
     match = _WINDOW.match(feature)
     stem, days = (match["stem"], int(match["days"])) if match else (feature, 0)
@@ -61,6 +66,24 @@ def phrase(feature: str, value: float | None, delay_days: int) -> str:
         return f"{value:.0%} of the terminal's labelled transactions over {_days(days)} were fraud"
     if stem == "term_n_recent":
         return f"terminal had {value:.0f} transactions in the last {delay_days + 1} days"
+    if stem == "cust_frauds":
+        return (
+            f"card had {value:.0f} confirmed frauds in a {days}-day window "
+            f"(labels older than {delay_days} days)"
+        )
+    if stem == "cust_amount_z":
+        return f"amount is {value:+.1f} standard deviations from the card's usual amount"
+    if stem == "cust_amount_max_ratio":
+        return f"amount is {value:.1f}x the card's largest in the last 30 days"
+    if stem == "cust_hours_since_prev":
+        return f"{value:.1f} hours since the card's previous transaction"
+    if stem == "term_amount_ratio":
+        return f"amount is {value:.1f}x the terminal's usual amount"
+    if stem == "cust_large":
+        return (
+            f"card made {value:.0f} unusually large transactions ({LARGE_RATIO:g}x its usual "
+            f"amount or more) in the last {_days(days)}"
+        )
     return f"{feature} = {value:g}"
 
 

@@ -16,6 +16,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 from verticals.core.training.xgb import load_booster, save_booster
 from verticals.domains.finance.config import FeatureConfig
+from verticals.domains.finance.features import feature_names
 
 META_KEY = "verticals_finance"
 
@@ -61,8 +62,9 @@ def fit_platt(margin: np.ndarray, labels: np.ndarray, iterations: int = 50) -> C
 class FraudModel:
     """Calibrated fraud probabilities and per-feature contributions for feature rows.
 
-    ``X`` is float64 (rows, len(meta.feature_names)) from :mod:`features`; the booster sees the
-    ``used_features`` subset.
+    ``X`` is float64 (rows, len(features.feature_names(cfg))): every feature this release
+    computes, whatever the model was trained with; the booster sees its ``used_features``, picked
+    by name, so a model trained before features were added keeps working.
     """
 
     def __init__(
@@ -72,8 +74,12 @@ class FraudModel:
         self.nthread = nthread
         self.meta = meta
         self.version = version
-        index = {n: i for i, n in enumerate(meta.feature_names)}
-        self._columns = [index[n] for n in meta.used_features]
+        self.feature_names = feature_names(self.feature_config)
+        index = {n: i for i, n in enumerate(self.feature_names)}
+        unknown = [n for n in meta.used_features if n not in index]
+        if unknown:
+            raise ValueError(f"the model uses features this release does not compute: {unknown}")
+        self.columns = [index[n] for n in meta.used_features]
 
     @property
     def feature_config(self) -> FeatureConfig:
@@ -86,15 +92,15 @@ class FraudModel:
         import xgboost
 
         X = np.asarray(X, dtype=np.float64)
-        if X.ndim != 2 or X.shape[1] != len(self.meta.feature_names):
-            raise ValueError(f"expected (rows, {len(self.meta.feature_names)}) features, got {X.shape}")
+        if X.ndim != 2 or X.shape[1] != len(self.feature_names):
+            raise ValueError(f"expected (rows, {len(self.feature_names)}) features, got {X.shape}")
         # No feature names: the columns are picked in the booster's order right here, and
         # XGBoost's per-call name checks cost more Python than a small batch's whole prediction.
-        return xgboost.DMatrix(X[:, self._columns], nthread=self.nthread)
+        return xgboost.DMatrix(X[:, self.columns], nthread=self.nthread)
 
     def booster_rows(self, X: np.ndarray) -> np.ndarray:
         """The columns of feature rows ``X`` the booster reads, in its order (float32)."""
-        return np.ascontiguousarray(np.asarray(X)[:, self._columns], dtype=np.float32)
+        return np.ascontiguousarray(np.asarray(X)[:, self.columns], dtype=np.float32)
 
     def margin(self, X: np.ndarray) -> np.ndarray:
         return self.booster.predict(self._dmatrix(X), output_margin=True, validate_features=False)

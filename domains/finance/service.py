@@ -31,12 +31,7 @@ from verticals.core.db import session_scope
 from verticals.core.errors import Conflict, NotFound, VerticalsError
 from verticals.domains.finance.config import MODEL_NAME, DecisionConfig, ServingConfig
 from verticals.domains.finance.decision import decide, top_reasons
-from verticals.domains.finance.features import (
-    apply_label,
-    apply_transaction,
-    epoch_seconds,
-    transaction_features,
-)
+from verticals.domains.finance.features import apply_label, epoch_seconds, observe
 from verticals.domains.finance.model import FraudModel
 from verticals.domains.finance.schemas import (
     LabelIn,
@@ -83,7 +78,7 @@ class ScoringService:
         self.decision = decision
         self.serving = serving
         self.cfg = model.feature_config
-        self._used = [model.meta.feature_names.index(n) for n in model.meta.used_features]
+        self._used = model.columns
 
     @property
     def version(self) -> str:
@@ -145,9 +140,7 @@ class ScoringService:
             ts = epoch_seconds(tx.tx_datetime)
             cstate = states.customers[tx.customer_id]
             tstate = states.terminals[tx.terminal_id]
-            rows.append(transaction_features(ts, tx.amount, cstate, tstate, self.cfg))
-            apply_transaction(cstate, ts, tx.amount, 0, self.cfg)
-            apply_transaction(tstate, ts, tx.amount, 0, self.cfg)
+            rows.append(observe(ts, tx.amount, 0, cstate, tstate, self.cfg))
             fresh.append(i)
         if fresh:
             X = np.asarray(rows, dtype=np.float64)
@@ -361,8 +354,9 @@ def review_queue(limit: int) -> list[ReviewItem]:
         ]
 
 
-def recent_history(*, customer_id: str | None = None, terminal_id: str | None = None,
-                   limit: int = 20) -> list[TransactionOut]:
+def recent_history(
+    *, customer_id: str | None = None, terminal_id: str | None = None, limit: int = 20
+) -> list[TransactionOut]:
     """The latest transactions of a customer or a terminal (newest first)."""
     with session_scope() as session:
         query = select(TransactionRow)

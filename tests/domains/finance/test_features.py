@@ -12,6 +12,8 @@ from verticals.domains.finance.features import (
     epoch_seconds,
     feature_names,
     handbook_feature_names,
+    observe,
+    previous_feature_names,
     state_from_json,
     state_to_json,
     transaction_features,
@@ -28,7 +30,9 @@ def feat(row: list[float], name: str) -> float:
 
 
 def test_names_and_handbook_subset() -> None:
-    assert len(NAMES) == 19
+    assert len(NAMES) == 27
+    # the previous models' 19 columns keep their positions: new features are appended
+    assert NAMES[:19] == previous_feature_names(CFG)
     hb = handbook_feature_names(CFG)
     assert len(hb) == 15 and set(hb) <= set(NAMES)
     assert "TX_FRAUD_SCENARIO" not in NAMES
@@ -100,11 +104,10 @@ def test_compute_features_is_the_sequential_path() -> None:
     for i in range(n):
         c = cs.setdefault(int(cust[i]), {})
         t = tst.setdefault(int(term[i]), {})
-        row = transaction_features(int(ts[i]), float(amount[i]), c, t, CFG)
+        # online: scored unlabelled, the analyst's label posted afterwards
+        row = observe(int(ts[i]), float(amount[i]), 0, c, t, CFG)
         np.testing.assert_array_equal(np.array(row), X[i])
-        apply_transaction(c, int(ts[i]), float(amount[i]), 0, CFG)
         apply_label(c, int(ts[i]), int(fraud[i]))
-        apply_transaction(t, int(ts[i]), float(amount[i]), 0, CFG)
         apply_label(t, int(ts[i]), int(fraud[i]))
     assert X[:, NAMES.index("term_risk_30d")].max() > 0  # labels did reach the features
 
@@ -112,3 +115,55 @@ def test_compute_features_is_the_sequential_path() -> None:
 def test_aware_datetimes_are_converted_to_utc() -> None:
     aware = datetime(2018, 4, 2, 12, 0, tzinfo=timezone(timedelta(hours=2)))
     assert epoch_seconds(aware) == T0
+
+
+def test_card_frauds_count_only_once_their_labels_are_known() -> None:
+    """A card's confirmed frauds feed cust_frauds_14d / cust_known_frauds (30 days) only after
+    the label delay: a label inside the delay must not count, even when already posted."""
+    customer: dict = {}
+    for days_ago, fraud in ((3, 1), (10, 1), (25, 1), (40, 1)):
+        apply_transaction(customer, T0 - days_ago * DAY, 10.0, fraud, CFG)
+    row = transaction_features(T0, 10.0, customer, {}, CFG)
+    assert feat(row, "cust_frauds_14d") == 1  # 10 days ago; not 3 (inside the delay) nor 25
+    assert feat(row, "cust_known_frauds") == 2  # 10 and 25 days ago; 40 is past 7 + 30 days
+    # online: an analyst labels yesterday's transaction at once; it counts after the delay only
+    online: dict = {}
+    observe(T0 - DAY, 10.0, 0, online, {}, CFG)
+    apply_label(online, T0 - DAY, +1)
+    assert feat(transaction_features(T0, 10.0, online, {}, CFG), "cust_frauds_14d") == 0
+    assert feat(transaction_features(T0 + 6 * DAY, 10.0, online, {}, CFG), "cust_frauds_14d") == 0
+    assert feat(transaction_features(T0 + 7 * DAY, 10.0, online, {}, CFG), "cust_frauds_14d") == 1
+    assert feat(transaction_features(T0 + 21 * DAY, 10.0, online, {}, CFG), "cust_frauds_14d") == 0
+
+
+def test_behaviour_change_features() -> None:
+    customer: dict = {}
+    terminal: dict = {}
+    for hours_ago, amount in ((50, 10.0), (30, 20.0), (6, 30.0)):
+        observe(T0 - hours_ago * 3600, amount, 0, customer, terminal, CFG)
+    row = observe(T0, 150.0, 0, customer, terminal, CFG)  # 7.5x the card's mean: large
+    mean, std = 20.0, math.sqrt(200.0 / 3.0)
+    assert math.isclose(feat(row, "cust_amount_z"), (150.0 - mean) / std)
+    assert math.isclose(feat(row, "cust_amount_max_ratio"), 150.0 / 30.0)
+    assert math.isclose(feat(row, "cust_hours_since_prev"), 6.0)
+    assert math.isclose(feat(row, "term_amount_ratio"), 150.0 / 20.0)
+    assert feat(row, "cust_large_7d") == 0  # only earlier transactions count
+    later = observe(T0 + 3600, 20.0, 0, customer, terminal, CFG)
+    assert feat(later, "cust_large_1d") == 1 and feat(later, "cust_large_30d") == 1
+    assert math.isclose(feat(later, "cust_hours_since_prev"), 1.0)
+    two_days = transaction_features(T0 + 2 * DAY, 20.0, customer, terminal, CFG)
+    assert feat(two_days, "cust_large_1d") == 0 and feat(two_days, "cust_large_7d") == 1
+    # no history: every behaviour ratio is unknown (NaN), not a made-up number
+    empty = transaction_features(T0, 50.0, {}, {}, CFG)
+    for name in ("cust_amount_z", "cust_amount_max_ratio", "cust_hours_since_prev",
+                 "term_amount_ratio"):
+        assert math.isnan(feat(empty, name)), name
+
+
+def test_buckets_of_an_older_release_are_padded() -> None:
+    """States written before the behaviour features held [n, sum, frauds] per day."""
+    day = T0 // DAY
+    state = state_from_json({str(day): [2, 30.0, 1]})
+    assert state == {day: [2, 30.0, 1, 450.0, 15.0, 0, day * DAY]}
+    row = transaction_features(T0 + DAY, 15.0, state, {}, CFG)
+    assert feat(row, "cust_n_7d") == 3 and feat(row, "cust_amount_max_ratio") == 1.0

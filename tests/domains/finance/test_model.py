@@ -24,11 +24,11 @@ def test_contributions_match_a_named_dmatrix_prediction(model) -> None:
     import xgboost
 
     rng = np.random.default_rng(3)
-    X = rng.gamma(2.0, 20.0, size=(40, len(model.meta.feature_names)))
+    X = rng.gamma(2.0, 20.0, size=(40, len(model.feature_names)))
     probabilities, contributions = model.predict_with_contributions(X)
 
     named = xgboost.DMatrix(
-        X[:, [model.meta.feature_names.index(n) for n in model.meta.used_features]],
+        X[:, [model.feature_names.index(n) for n in model.meta.used_features]],
         feature_names=model.meta.used_features,
     )
     reference = model.booster.predict(named, pred_contribs=True, validate_features=True)
@@ -42,7 +42,7 @@ def test_contributions_match_a_named_dmatrix_prediction(model) -> None:
 
 def test_feature_rows_of_the_wrong_width_are_refused(model) -> None:
     with pytest.raises(ValueError, match="features"):
-        model.predict(np.zeros((2, len(model.meta.feature_names) - 1)))
+        model.predict(np.zeros((2, len(model.feature_names) - 1)))
 
 
 def test_scoring_predicts_on_one_thread_unless_configured(db, monkeypatch) -> None:

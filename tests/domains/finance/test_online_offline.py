@@ -21,7 +21,9 @@ def synthetic_stream(n: int = 160, days: int = 20, seed: int = 1) -> pd.DataFram
             "TX_DATETIME": start + pd.to_timedelta(offsets, unit="s"),
             "CUSTOMER_ID": rng.integers(0, 6, size=n),
             "TERMINAL_ID": rng.integers(0, 4, size=n),
-            "TX_AMOUNT": rng.uniform(1, 300, size=n).round(2),
+            # a tenth of the amounts five times larger, as a compromised card's would be
+            "TX_AMOUNT": (rng.uniform(1, 300, size=n) * np.where(rng.random(n) < 0.1, 5, 1))
+            .round(2),
             "TX_FRAUD": (rng.random(n) < 0.25).astype(int),
         }
     )
@@ -58,5 +60,7 @@ def test_replay_through_api_matches_offline_features(client, make_key, auth) -> 
     names = __import__(
         "verticals.domains.finance.features", fromlist=["feature_names"]
     ).feature_names(FeatureConfig())
-    assert offline[:, names.index("term_risk_30d")].max() > 0
-    assert offline[:, names.index("cust_known_frauds")].max() > 0
+    for name in ("term_risk_30d", "cust_known_frauds", "cust_frauds_14d", "cust_large_7d"):
+        assert offline[:, names.index(name)].max() > 0, name
+    for name in ("cust_amount_z", "cust_hours_since_prev", "term_amount_ratio"):
+        assert np.isfinite(offline[:, names.index(name)]).any(), name
