@@ -11,13 +11,14 @@ PYTEST_ARGS ?=
 install: $(STAMP)
 
 # Recreated when missing or stale: a broken interpreter, or packaging files newer than the stamp.
-$(STAMP): pyproject.toml setup.py tests/plugins/verticals-testplugin/pyproject.toml
+$(STAMP): pyproject.toml setup.py tests/plugins/verticals-echo/pyproject.toml
 	@if ! $(BIN)/python -c "import sys; assert sys.version_info[:2] == (3, 11)" 2>/dev/null; then \
 		rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); fi
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet "torch==2.13.0"
 	$(BIN)/python -m pip install --quiet -e ".[$(EXTRAS)]"
-	$(BIN)/python -m pip install --quiet --no-deps -e tests/plugins/verticals-testplugin
+	$(BIN)/python -m pip uninstall --quiet --yes verticals-testplugin 2>/dev/null || true  # its old name
+	$(BIN)/python -m pip install --quiet --no-deps -e tests/plugins/verticals-echo
 	touch $(STAMP)
 
 demo: install

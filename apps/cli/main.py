@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
+from verticals.apps.cli.new_domain import new_domain_command
 from verticals.apps.cli.run import dashboard_command, demo_command, serve_command
 from verticals.apps.cli.users import users_app
 from verticals.core.plugins import COMMAND_VERBS, PluginRegistry, discover
@@ -224,6 +225,7 @@ def build_cli(plugins: PluginRegistry | None = None) -> typer.Typer:
     app.command("serve")(serve_command)
     app.command("demo")(demo_command)
     app.command("dashboard")(dashboard_command)
+    app.command("new-domain")(new_domain_command)
     app.add_typer(_db_app(plugins), name="db")
     app.add_typer(_keys_app(), name="keys")
     app.add_typer(_models_app(), name="models")

@@ -20,9 +20,12 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def test_demo_serves_api_and_dashboard_then_stops_cleanly(database_url, verticals_home):
+def test_demo_serves_api_and_dashboard_then_stops_cleanly(
+    database_url, verticals_home, monkeypatch
+):
     api_port, dashboard_port = _free_port(), _free_port()
     env = {**os.environ, "VERTICALS_DATABASE_URL": database_url}
+    env.pop("VERTICALS_LOAD_TEST_PLUGINS", None)  # as a user runs it: the test plugin stays out
     process = subprocess.Popen(
         [
             sys.executable,
@@ -51,18 +54,23 @@ def test_demo_serves_api_and_dashboard_then_stops_cleanly(database_url, vertical
         key = re.search(r"^(vk_\S+)$", output, re.MULTILINE).group(1)
         password = re.search(r"user demo, role admin, password:\n(\S+)$", output, re.MULTILINE)
         from verticals.core.accounts.sessions import sign_in
+        from verticals.core.config import reset_settings
+        from verticals.core.db import reset_engines
 
+        monkeypatch.setenv("VERTICALS_DATABASE_URL", database_url)  # the demo's database
+        reset_settings()
+        reset_engines()
         assert sign_in("demo", password.group(1)).principal.role == "admin"
         assert f"http://127.0.0.1:{dashboard_port}" in output
         api = f"http://127.0.0.1:{api_port}"
         assert httpx.get(f"{api}/healthz").json() == {"status": "ok"}
-        scored = httpx.post(
-            f"{api}/v1/echo/score",
-            json={"values": [1, 1, 1]},
-            headers={"Authorization": f"Bearer {key}"},
-        )
-        assert scored.status_code == 200
         headers = {"Authorization": f"Bearer {key}"}
+        # the test plugin is installed in this environment, yet not part of the product
+        assert "echo: production model" not in output
+        assert httpx.get(f"{api}/v1/echo/boom", headers=headers).status_code == 404
+        spec = httpx.get(f"{api}/openapi.json").json()
+        assert not [path for path in spec["paths"] if path.startswith("/v1/echo")]
+        assert "echo" not in httpx.get(f"{api}/readyz").json()["domains"]
         # each domain's sample traffic went through the API before the URLs were printed
         assert re.search(r"finance: 1 demo request\(s\) sent", output), output
         assert re.search(r"medical: 8 demo request\(s\) sent", output), output

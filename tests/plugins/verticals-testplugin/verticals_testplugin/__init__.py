@@ -1,1 +1,0 @@
-"""A minimal third-party domain: a linear scorer over numbers, with its own table."""
