@@ -77,12 +77,24 @@ def train(
     valid_days: Annotated[int, typer.Option("--valid-days", help="validation window")] = 31,
     test_days: Annotated[int, typer.Option("--test-days", help="unseen report window")] = 31,
     gap_days: Annotated[int, typer.Option("--gap-days", help="label-delay gap")] = 7,
+    selection_folds: Annotated[
+        int,
+        typer.Option("--selection-folds", min=1, help="validation windows before the report one"),
+    ] = 2,
+    backtest_months: Annotated[
+        str | None,
+        typer.Option(
+            "--backtest",
+            help="months (YYYY-MM,...) to backtest the selected recipe on, for the model card",
+        ),
+    ] = None,
     grid: Annotated[str, typer.Option("--grid", help="'default' or 'quick'")] = "default",
     nthread: Annotated[int, typer.Option("--nthread", min=1, help="XGBoost threads per fit")] = 2,
     as_json: JsonOption = False,
 ) -> None:
-    """Select on the validation month, report the unseen month, fit on all data; register the
-    model and promote it when its unseen-month average precision beats production's."""
+    """Select by the mean over the validation windows before the unseen one (rolling backtest),
+    report the unseen window, fit on all data; register the model and promote it when its
+    unseen-window average precision beats production's."""
     from verticals.domains.finance.data import load_transactions
     from verticals.domains.finance.shipping import model_card, new_version, register_run, ship
     from verticals.domains.finance.training import Protocol, default_grid, quick_grid
@@ -90,7 +102,13 @@ def train(
 
     if grid not in ("default", "quick"):
         raise typer.BadParameter("--grid must be 'default' or 'quick'", param_hint="--grid")
-    protocol = Protocol(valid_days=valid_days, test_days=test_days, gap_days=gap_days)
+    protocol = Protocol(
+        valid_days=valid_days,
+        test_days=test_days,
+        gap_days=gap_days,
+        selection_folds=selection_folds,
+    )
+    months = _months(backtest_months) if backtest_months else None
     _prepare()
     started = time.perf_counter()
     frame = load_transactions(data)
@@ -100,6 +118,7 @@ def train(
             frame,
             protocol=protocol,
             grid=quick_grid(nthread) if grid == "quick" else default_grid(nthread),
+            backtest_months=months,
             log=console.print,
             on_features=advance,
         )
@@ -116,6 +135,76 @@ def train(
     )
     if as_json:
         print(json.dumps(summary, default=float))
+
+
+def _months(text: str) -> list[str]:
+    from verticals.domains.finance.backtest import month_window
+
+    months = [m.strip() for m in text.split(",") if m.strip()]
+    if not months:
+        raise typer.BadParameter("give at least one month (YYYY-MM)", param_hint="--folds")
+    for month in months:
+        try:
+            month_window(month)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--folds") from exc
+    return months
+
+
+def backtest(
+    data: DataOption,
+    folds: Annotated[
+        str,
+        typer.Option("--folds", help="validation months, e.g. 2018-06,2018-07,2018-08"),
+    ],
+    gap_days: Annotated[int, typer.Option("--gap-days", help="label-delay gap")] = 7,
+    grid: Annotated[str, typer.Option("--grid", help="'default' or 'quick'")] = "default",
+    nthread: Annotated[int, typer.Option("--nthread", min=1, help="XGBoost threads per fit")] = 2,
+    as_json: JsonOption = False,
+) -> None:
+    """Rolling backtest: for each month M of --folds, train every candidate of the grid on the
+    months before M (up to --gap-days before it: the label delay) and validate on M; per-fold and
+    mean AP, ROC AUC and card precision@100, the candidate with the best mean first. Nothing is
+    registered. Keep the month you report as unseen out of --folds when you select with this."""
+    from verticals.domains.finance.data import load_transactions
+    from verticals.domains.finance.training import (
+        Protocol,
+        backtest_frame,
+        default_grid,
+        quick_grid,
+    )
+
+    if grid not in ("default", "quick"):
+        raise typer.BadParameter("--grid must be 'default' or 'quick'", param_hint="--grid")
+    months = _months(folds)
+    frame = load_transactions(data)
+    console.print(f"loaded {len(frame):,} transactions from {data.name}")
+    try:
+        with progress_bar("features", len(frame)) as advance:
+            result = backtest_frame(
+                frame,
+                months,
+                protocol=Protocol(gap_days=gap_days),
+                grid=quick_grid(nthread) if grid == "quick" else default_grid(nthread),
+                log=console.print,
+                on_features=advance,
+            )
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--folds") from exc
+    mean, std = result["mean"], result["std"]
+    for month, metrics in result["folds"].items():
+        console.print(
+            f"{month}: AP={metrics['average_precision']:.4f} AUC={metrics['roc_auc']:.4f} "
+            f"CP@100={metrics['card_precision_at_100']:.4f}"
+        )
+    console.print(
+        f"{result['selected']} ({result['rounds']} rounds): mean AP="
+        f"{mean['average_precision']:.4f}±{std['average_precision']:.4f} "
+        f"AUC={mean['roc_auc']:.4f}±{std['roc_auc']:.4f} "
+        f"CP@100={mean['card_precision_at_100']:.4f}±{std['card_precision_at_100']:.4f}"
+    )
+    if as_json:
+        print(json.dumps(result))
 
 
 def evaluate(

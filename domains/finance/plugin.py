@@ -91,7 +91,13 @@ class FinanceDomain(Domain):
     def commands(self) -> Mapping[str, Callable[..., Any]]:
         from verticals.domains.finance import cli
 
-        return {"train": cli.train, "evaluate": cli.evaluate, "score": cli.score, "bench": cli.bench}
+        return {
+            "train": cli.train,
+            "evaluate": cli.evaluate,
+            "score": cli.score,
+            "bench": cli.bench,
+            "backtest": cli.backtest,
+        }
 
     def migrations_dir(self) -> Path | None:
         return Path(__file__).parent / "migrations"

@@ -53,7 +53,8 @@ def test_train_quick_registers_and_compares_with_production(db) -> None:
         _cli(),
         [
             "train", "finance", "--data", str(DEMO_FILE), "--grid", "quick",
-            "--valid-days", "7", "--test-days", "7", "--gap-days", "3", "--json",
+            "--valid-days", "7", "--test-days", "7", "--gap-days", "3",
+            "--selection-folds", "1", "--json",
         ],
     )
     assert result.exit_code == 0, result.output
@@ -66,7 +67,7 @@ def test_train_quick_registers_and_compares_with_production(db) -> None:
     # the options given, in declared order: not the test runner's sys.argv
     assert new.card.reproduce_command == (
         f"verticals train finance --data {DEMO_FILE} --valid-days 7 --test-days 7 "
-        "--gap-days 3 --grid quick --json"
+        "--gap-days 3 --selection-folds 1 --grid quick --json"
     )
     assert (new.stage == "production") == summary["promoted"]
     assert Path(new.artifact_path).suffix == ".ubj"

@@ -11,7 +11,7 @@ def test_plugin_is_discovered_through_its_entry_point(plugins) -> None:
 
     domain = plugins.get("finance")
     assert isinstance(domain, FinanceDomain)
-    assert set(domain.commands()) == {"train", "evaluate", "score", "bench"}
+    assert set(domain.commands()) == {"train", "evaluate", "score", "bench", "backtest"}
     assert (domain.migrations_dir() / "finance_0001.py").is_file()
     assert domain.demo_data().is_file()
     assert domain.status().ready is False  # nothing loaded before setup()
