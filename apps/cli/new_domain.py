@@ -84,10 +84,11 @@ def render(names: Names, target: Path) -> list[Path]:
     return written
 
 
-def new_domain(name: str, path: Path, title: str | None = None) -> Path:
-    """Generate the plugin package ``<path>/verticals-<name>``; returns its folder."""
+def new_domain(name: str, path: Path | None = None, title: str | None = None) -> Path:
+    """Generate the plugin package in ``path`` (default ``./verticals-<name>``), which must be
+    missing or empty; returns the folder."""
     names = Names.of(name, title)
-    target = Path(path) / names.distribution
+    target = Path(path) if path is not None else Path(names.distribution)
     render(names, target)
     return target
 
@@ -95,8 +96,9 @@ def new_domain(name: str, path: Path, title: str | None = None) -> Path:
 def new_domain_command(
     name: Annotated[str, typer.Argument(help="the domain's name: URL prefix /v1/NAME, lower case")],
     path: Annotated[
-        Path, typer.Option("--path", help="folder in which to create verticals-NAME/")
-    ] = Path("."),
+        Path | None,
+        typer.Option("--path", help="folder to create (default ./verticals-NAME); must be empty"),
+    ] = None,
     title: Annotated[
         str | None, typer.Option("--title", help="shown in the dashboard (default: from NAME)")
     ] = None,

@@ -48,10 +48,10 @@ def test_names_follow_from_the_domain_name():
 
 def test_the_layout_is_the_template_and_nothing_is_overwritten(tmp_path):
     result = CliRunner().invoke(
-        build_cli(PluginRegistry()), ["new-domain", "plant", "--path", str(tmp_path)]
+        build_cli(PluginRegistry()), ["new-domain", "plant", "--path", str(tmp_path / "pkg")]
     )
     assert result.exit_code == 0, result.output
-    target = tmp_path / "verticals-plant"
+    target = tmp_path / "pkg"
     rooms = {p.name for p in (target / "verticals_plant").iterdir()}
     assert {
         "plugin.py",
@@ -70,7 +70,7 @@ def test_the_layout_is_the_template_and_nothing_is_overwritten(tmp_path):
     assert "VERTICALS_PLANT_" in (target / "verticals_plant/settings.py").read_text()
     assert not [p for p in target.rglob("*") if "$" in p.name or p.suffix == ".tmpl"]
     with pytest.raises(Conflict):
-        new_domain("plant", tmp_path)
+        new_domain("plant", target)
 
 
 def test_the_test_plugin_is_the_generators_output_plus_its_listed_edits(tmp_path):
@@ -92,7 +92,7 @@ def test_round_trip_install_discover_and_own_tests_pass(tmp_path):
     """Generate, `pip install -e` (no deps) into a throwaway environment layered on this one (so
     concurrent test runs never see the package), list it with `verticals domains`, run its own
     tests, lint it."""
-    target = new_domain("roundtrip", tmp_path / "src", "Round trip")
+    target = new_domain("roundtrip", tmp_path / "verticals-roundtrip", "Round trip")
     venv = tmp_path / "venv"
     _python([sys.executable, "-m", "venv", "--without-pip", venv])
     child = venv / "bin" / "python"
