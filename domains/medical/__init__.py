@@ -3,7 +3,9 @@
 Modules, one job each:
 
 - ``settings``: the domain's own limits (env prefix ``VERTICALS_MEDICAL_``);
-- ``imaging``: decode DICOM / a zipped series / PNG / JPEG into one grayscale image in [0, 1];
+- ``imaging``: decode DICOM / a zipped series / PNG / JPEG into one grayscale image in [0, 1],
+  with ``codestreams`` (transfer syntax, encapsulated frame sizes checked before decoding) and
+  ``pixels`` (decoding a frame, the grayscale pipeline, VOI windows);
 - ``deid``: DICOM PS3.15 basic-profile de-identification, applied before anything is stored;
 - ``routing``: which task (model) an upload goes to;
 - ``runtime``: production classifiers behind a micro-batcher, Grad-CAM (the serving engine);

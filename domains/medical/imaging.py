@@ -5,13 +5,8 @@ series, PNG and JPEG. Decoders: pydicom's own (native, deflated, RLE), pylibjpeg
 (JPEG 2000), python-gdcm (BSD; lossless JPEG process 14, JPEG-LS, and baseline/extended JPEG),
 pyjpegls (CharLS, BSD) and Pillow. pylibjpeg-libjpeg (GPLv3) is deliberately not used.
 
-Pixel pipeline for DICOM, in the order of the standard's grayscale pipeline:
-
-1. modality LUT or rescale slope/intercept (``apply_modality_lut``);
-2. VOI: the first window centre/width (LINEAR, LINEAR_EXACT or SIGMOID), else the first VOI LUT,
-   else the frame's own min..max;
-3. MONOCHROME1 is inverted so that 1.0 is always white;
-4. colour (RGB, YBR_*, PALETTE COLOR) becomes luma (ITU-R BT.601 weights).
+The pixels go through the standard's grayscale pipeline in ``pixels``; encapsulated codestreams
+are checked against the header in ``codestreams`` before any frame is decoded.
 
 Multi-frame (a documented choice): the middle frame, ``frames // 2``, is the one analysed, and
 likewise the middle instance (by InstanceNumber, then position) of a zipped series. Single-image
@@ -36,6 +31,11 @@ from typing import Literal
 
 import numpy as np
 from verticals.core.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
+from verticals.domains.medical.codestreams import (
+    check_codestreams,
+    infer_transfer_syntax,
+    transfer_syntax,
+)
 from verticals.domains.medical.dicom_io import DicomFile, too_many_elements
 from verticals.domains.medical.limits import (
     BoundedStream,
@@ -45,6 +45,7 @@ from verticals.domains.medical.limits import (
     frame_cost,
     zip_directory_entries,
 )
+from verticals.domains.medical.pixels import Window, decode_frame, grayscale_pipeline, header_flag
 from verticals.domains.medical.settings import get_medical_settings
 
 SourceKind = Literal["dicom", "zip", "png", "jpeg"]
@@ -52,15 +53,6 @@ SourceKind = Literal["dicom", "zip", "png", "jpeg"]
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 _JPEG_MAGIC = b"\xff\xd8\xff"
 _ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
-_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float64)
-
-
-@dataclass
-class Window:
-    """A VOI window in modality units (what the dashboard's window/level controls start at)."""
-
-    center: float
-    width: float
 
 
 @dataclass
@@ -518,23 +510,23 @@ def _check_header(ds: object, *, has_pixels: bool, dicom: DicomFile | None = Non
     if samples <= 0 or not 0 < bits <= 64:
         raise InvalidInput("the DICOM header gives an invalid SamplesPerPixel/BitsAllocated")
     check_frame_pixels(rows, cols)
-    _infer_transfer_syntax(ds)
-    transfer_syntax = _transfer_syntax(ds)
-    if transfer_syntax is not None and transfer_syntax.is_compressed:
+    infer_transfer_syntax(ds)
+    syntax = transfer_syntax(ds)
+    if syntax is not None and syntax.is_compressed:
         from pydicom.pixels import get_decoder
 
         try:
-            decoder = get_decoder(transfer_syntax)
+            decoder = get_decoder(syntax)
         except (NotImplementedError, ValueError):
             decoder = None
         if decoder is None or not decoder.is_available:
             raise UnsupportedMediaType(
-                f"transfer syntax {transfer_syntax.name} ({transfer_syntax}) is not supported",
-                {"transfer_syntax_uid": str(transfer_syntax)},
+                f"transfer syntax {syntax.name} ({syntax}) is not supported",
+                {"transfer_syntax_uid": str(syntax)},
             )
     native = rows * cols * frames * samples * bits // 8  # every frame, before decoding
     bytes_per_sample = (bits + 7) // 8
-    if _flag(ds, "PhotometricInterpretation") == "PALETTE COLOR":
+    if header_flag(ds, "PhotometricInterpretation") == "PALETTE COLOR":
         samples, bytes_per_sample = 3, 2  # the palette's 16-bit RGB output
     cost = frame_cost(rows * cols, samples, bytes_per_sample)
     if dicom is not None and dicom.deflated:
@@ -560,11 +552,11 @@ def decode_dataset(ds: object) -> DecodedImage:
     Budget().charge(geometry.cost, "decoding this image")
     frames = geometry.frames
     index = frames // 2
-    _check_codestreams(ds, frames)
-    frame = _decode_frame(ds, index if frames > 1 else None)
+    check_codestreams(ds, frames)
+    frame = decode_frame(ds, index if frames > 1 else None)
     if frame.ndim == 3 and frames > 1 and frame.shape[0] == frames:
         frame = frame[index]  # a decoder that ignored ``index``
-    pixels, values, window = _grayscale_pipeline(frame, ds)
+    pixels, values, window = grayscale_pipeline(frame, ds)
     notes = []
     if frames > 1:
         notes.append(f"multi-frame image of {frames} frames: frame {index} was analysed")
@@ -578,326 +570,3 @@ def decode_dataset(ds: object) -> DecodedImage:
         frame_index=index,
         notes=notes,
     )
-
-
-def _flag(ds: object, keyword: str) -> str:
-    value = getattr(ds, keyword, "")
-    return str(value).strip().upper() if value is not None else ""
-
-
-def _infer_transfer_syntax(ds: object) -> None:
-    """A file without file meta (headerless): take the syntax from how it was read."""
-    from pydicom.dataset import FileMetaDataset
-    from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
-
-    meta = getattr(ds, "file_meta", None)
-    if meta is not None and str(getattr(meta, "TransferSyntaxUID", "") or "").strip():
-        return
-    implicit, little = getattr(ds, "original_encoding", (None, None))
-    if implicit is None:
-        implicit, little = True, True
-    syntax = (
-        ImplicitVRLittleEndian
-        if implicit
-        else (ExplicitVRLittleEndian if little else ExplicitVRBigEndian)
-    )
-    if meta is None:
-        ds.file_meta = FileMetaDataset()  # type: ignore[attr-defined]
-    ds.file_meta.TransferSyntaxUID = syntax  # type: ignore[attr-defined]
-
-
-def _transfer_syntax(ds: object):  # noqa: ANN202 - pydicom UID
-    from pydicom.uid import UID
-
-    meta = getattr(ds, "file_meta", None)
-    value = getattr(meta, "TransferSyntaxUID", None) if meta is not None else None
-    if not value:
-        return None
-    uid = UID(str(value))
-    if not uid.is_transfer_syntax:
-        raise UnsupportedMediaType(
-            "unknown transfer syntax", {"transfer_syntax_uid": str(uid)[:64]}
-        )
-    return uid
-
-
-def _codestream_families() -> frozenset[str]:
-    from pydicom import uid
-
-    names = ("JPEGTransferSyntaxes", "JPEGLSTransferSyntaxes", "JPEG2000TransferSyntaxes")
-    names += ("HTJ2KTransferSyntaxes",)
-    return frozenset(str(u) for name in names for u in getattr(uid, name, ()))
-
-
-def _check_codestreams(ds: object, frames: int) -> None:
-    """Every encapsulated JPEG / JPEG-LS / JPEG 2000 frame must declare, in its own codestream,
-    the Rows x Columns the header declares (what the budget was charged for): a small upload
-    whose codestream is far larger than its header says is refused (422) before decoding."""
-    syntax = _transfer_syntax(ds)
-    if syntax is None or str(syntax) not in _codestream_families():
-        return
-    from pydicom.encaps import generate_frames
-
-    rows, cols = int(ds.Rows), int(ds.Columns)  # type: ignore[attr-defined]
-    try:
-        for frame in generate_frames(ds.PixelData, number_of_frames=frames):  # type: ignore[attr-defined]
-            if _codestream_size(frame) != (rows, cols):
-                raise InvalidInput(
-                    "an encapsulated frame's codestream does not declare the image size the "
-                    "DICOM header declares (Rows/Columns)"
-                )
-    except InvalidInput:
-        raise
-    except Exception as exc:  # noqa: BLE001 - malformed encapsulation
-        raise InvalidInput(
-            f"the encapsulated pixel data cannot be split into frames ({type(exc).__name__})"
-        ) from None
-
-
-_J2K_SIZ = b"\xff\x4f\xff\x51"  # SOC then SIZ: the start of a JPEG 2000 codestream
-_J2K_SEARCH = 4096  # a JP2 file wrapper (not conformant, but seen) precedes it by a few boxes
-
-
-def _codestream_size(frame: bytes) -> tuple[int, int] | None:
-    """(rows, columns) a JPEG, JPEG-LS (SOF) or JPEG 2000 (SIZ) codestream declares."""
-    import struct
-
-    at = frame.find(_J2K_SIZ, 0, _J2K_SEARCH)
-    if at >= 0:
-        try:
-            x, y, x0, y0 = struct.unpack_from(">IIII", frame, at + 8)
-        except struct.error:
-            return None
-        return (y - y0, x - x0)
-    return _jpeg_size(frame)
-
-
-def _jpeg_size(frame: bytes) -> tuple[int, int] | None:
-    try:
-        from pydicom.pixels.utils import _get_jpg_parameters
-    except ImportError:  # pragma: no cover - a pydicom without it: our own SOF scan
-        _get_jpg_parameters = None
-    if _get_jpg_parameters is not None:
-        try:
-            info = _get_jpg_parameters(frame)
-        except Exception:  # noqa: BLE001
-            info = {}
-        if "height" in info and "width" in info:
-            return (int(info["height"]), int(info["width"]))
-        return None
-    return _scan_sof(frame)  # pragma: no cover
-
-
-def _scan_sof(frame: bytes) -> tuple[int, int] | None:
-    """The SOF0..15 / SOF55 (JPEG-LS) frame size, walking the marker segments."""
-    import struct
-
-    if frame[:2] != b"\xff\xd8":
-        return None
-    offset = 2
-    sof = {0xC0 + n for n in range(16)} - {0xC4, 0xC8, 0xCC} | {0xF7}
-    while offset + 9 <= len(frame):
-        if frame[offset] != 0xFF:
-            return None
-        marker = frame[offset + 1]
-        if marker == 0xFF:
-            offset += 1  # fill byte
-            continue
-        (length,) = struct.unpack_from(">H", frame, offset + 2)
-        if marker in sof:
-            rows, cols = struct.unpack_from(">HH", frame, offset + 5)
-            return (rows, cols)
-        offset += 2 + length
-    return None
-
-
-GPL_DECODER_HINT = (
-    "12-bit JPEG Extended needs pylibjpeg-libjpeg (GPLv3), not installed by default: "
-    "pip install 'verticals[dicom-gpl]' where that licence is acceptable"
-)
-
-
-def _decode_frame(ds: object, index: int | None) -> np.ndarray:
-    from pydicom.pixels import pixel_array
-
-    try:
-        return np.asarray(pixel_array(ds, index=index))
-    except MemoryError:
-        raise PayloadTooLarge("the image is too large to decode in memory") from None
-    # pydicom's and the plugins' messages can quote header values (an unknown photometric
-    # interpretation, for one), so what reaches the client is a fixed phrase and the type only
-    except NotImplementedError as exc:
-        raise UnsupportedMediaType(_undecodable(exc, "no decoder handles it")) from None
-    except RuntimeError as exc:
-        lowered = str(exc).lower()
-        if any(s in lowered for s in ("no pixel data decoders", "missing required", "not support")):
-            extended = "jpeg extended" in lowered
-            why = (
-                "12-bit JPEG Extended needs a GPL decoder"
-                if extended
-                else "no installed decoder supports it"
-            )
-            raise UnsupportedMediaType(
-                _undecodable(exc, why), {"hint": GPL_DECODER_HINT} if extended else None
-            ) from None
-        raise InvalidInput(_undecodable(exc, "the decoder failed")) from None
-    except Exception as exc:  # noqa: BLE001 - truncated or inconsistent pixel data
-        if "does not support" in str(exc):
-            # e.g. 12-bit JPEG Extended (process 4): only GPL libjpeg decodes it; not installed
-            raise UnsupportedMediaType(
-                _undecodable(exc, "no installed decoder supports it")
-            ) from None
-        raise InvalidInput(
-            _undecodable(exc, "truncated, or inconsistent with the header")
-        ) from None
-
-
-def _undecodable(exc: BaseException, why: str) -> str:
-    return f"the pixel data cannot be decoded: {why} ({type(exc).__name__})"
-
-
-def _grayscale_pipeline(frame: np.ndarray, ds: object) -> tuple[np.ndarray, np.ndarray, Window]:
-    from pydicom.pixels import apply_color_lut, apply_modality_lut
-
-    photometric = _flag(ds, "PhotometricInterpretation")
-    samples = int(getattr(ds, "SamplesPerPixel", 1) or 1)
-    if frame.ndim == 3 and frame.shape[-1] in (3, 4) and samples > 1:
-        color = True
-    elif photometric == "PALETTE COLOR":
-        try:
-            frame = apply_color_lut(frame, ds)
-        except Exception as exc:  # noqa: BLE001
-            raise InvalidInput(
-                f"the palette colour LUT cannot be applied ({type(exc).__name__})"
-            ) from None
-        color = True
-    else:
-        color = False
-    if frame.ndim != (3 if color else 2):
-        raise InvalidInput(f"decoded pixel data has an unexpected shape {tuple(frame.shape)}")
-    if not np.issubdtype(frame.dtype, np.number):
-        raise InvalidInput("decoded pixel data is not numeric")
-
-    if color:
-        rgb = frame[..., :3].astype(np.float64)
-        top = float(2 ** int(getattr(ds, "BitsStored", 8) or 8) - 1)
-        if photometric == "PALETTE COLOR":
-            top = 65535.0 if rgb.max() > 255 else 255.0
-        luma = rgb @ _LUMA
-        values = luma.astype(np.float32)
-        pixels = np.clip(luma / max(top, 1.0), 0.0, 1.0).astype(np.float32)
-        return _finite(pixels), _finite(values), Window(center=top / 2.0, width=top + 1.0)
-
-    raw = frame.astype(np.float64)
-    if not np.all(np.isfinite(raw)):
-        raise InvalidInput("pixel data contains NaN or infinite values")
-    try:
-        values = np.asarray(apply_modality_lut(frame, ds), dtype=np.float64)
-    except Exception as exc:  # noqa: BLE001
-        raise InvalidInput(
-            f"the modality LUT / rescale cannot be applied ({type(exc).__name__})"
-        ) from None
-    if not np.all(np.isfinite(values)):
-        raise InvalidInput("rescaled pixel values are not finite (bad rescale slope/intercept)")
-
-    window = _first_window(ds)
-    if window is not None:
-        pixels = _apply_window(values, window, _flag(ds, "VOILUTFunction") or "LINEAR")
-    else:
-        pixels = _apply_voi_lut_sequence(values, frame, ds)
-        if pixels is None and _is_plain_8bit(ds):
-            # an 8-bit image without VOI (a scanned film, a secondary capture of a JPEG, the
-            # MedMNIST training pictures) is already for display: stretching it to its own
-            # min..max would show the network a contrast it never saw in training
-            window = Window(center=127.5, width=256.0)
-            pixels = values / 255.0
-        elif pixels is None:
-            low, high = float(values.min()), float(values.max())
-            window = Window(center=(low + high) / 2.0, width=max(high - low, 1.0))
-            pixels = (values - low) / (high - low) if high > low else np.zeros_like(values)
-        else:
-            low, high = float(values.min()), float(values.max())
-            window = Window(center=(low + high) / 2.0, width=max(high - low, 1.0))
-    if photometric == "MONOCHROME1":
-        pixels = 1.0 - pixels
-    return (
-        _finite(np.clip(pixels, 0.0, 1.0).astype(np.float32)),
-        values.astype(np.float32),
-        window,
-    )
-
-
-def _is_plain_8bit(ds: object) -> bool:
-    """Unsigned pixels of at most 8 stored bits with no rescale and no modality LUT (which
-    can map them to 16-bit values): values are display levels."""
-    if getattr(ds, "ModalityLUTSequence", None):
-        return False
-    try:
-        bits = int(getattr(ds, "BitsStored", 0) or 0)
-        signed = int(getattr(ds, "PixelRepresentation", 0) or 0)
-        slope = float(getattr(ds, "RescaleSlope", 1) or 1)
-        intercept = float(getattr(ds, "RescaleIntercept", 0) or 0)
-    except (TypeError, ValueError):
-        return False
-    return 0 < bits <= 8 and signed == 0 and slope == 1.0 and intercept == 0.0
-
-
-def _finite(array: np.ndarray) -> np.ndarray:
-    if not np.all(np.isfinite(array)):
-        raise InvalidInput("pixel data contains NaN or infinite values")
-    return array
-
-
-def _first_window(ds: object) -> Window | None:
-    center = getattr(ds, "WindowCenter", None)
-    width = getattr(ds, "WindowWidth", None)
-    if center is None or width is None:
-        return None
-    try:
-        c = float(center[0] if _is_multi(center) else center)
-        w = float(width[0] if _is_multi(width) else width)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if not (np.isfinite(c) and np.isfinite(w)) or w <= 0:
-        return None
-    return Window(center=c, width=w)
-
-
-def _is_multi(value: object) -> bool:
-    return not isinstance(value, str | bytes) and hasattr(value, "__len__")
-
-
-def apply_window(values: np.ndarray, window: Window, function: str = "LINEAR") -> np.ndarray:
-    """Window modality values to [0, 1] (DICOM PS3.3 C.11.2.1.2 formulas, output 0..1)."""
-    return np.clip(_apply_window(values.astype(np.float64), window, function), 0, 1).astype(
-        np.float32
-    )
-
-
-def _apply_window(values: np.ndarray, window: Window, function: str) -> np.ndarray:
-    c, w = window.center, window.width
-    function = function.upper()
-    if function == "SIGMOID":
-        return 1.0 / (1.0 + np.exp(np.clip(-4.0 * (values - c) / w, -500, 500)))
-    if function == "LINEAR_EXACT":
-        return (values - c) / w + 0.5
-    if w <= 1:
-        return (values >= c).astype(np.float64)
-    return (values - (c - 0.5)) / (w - 1.0) + 0.5
-
-
-def _apply_voi_lut_sequence(values: np.ndarray, frame: np.ndarray, ds: object) -> np.ndarray | None:
-    sequence = getattr(ds, "VOILUTSequence", None)
-    if not sequence:
-        return None
-    from pydicom.pixels import apply_voi_lut
-
-    try:
-        item = sequence[0]
-        bits = int(item.LUTDescriptor[2])
-        source = values.astype(np.int64) if np.all(values == np.round(values)) else values
-        out = np.asarray(apply_voi_lut(source, ds, prefer_lut=True), dtype=np.float64)
-    except Exception:  # noqa: BLE001 - a broken VOI LUT falls back to min..max
-        return None
-    top = float(2**bits - 1) if 0 < bits <= 16 else float(out.max() or 1.0)
-    return out / top

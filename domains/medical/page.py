@@ -189,7 +189,7 @@ def _render_worklist(service: StudyService, viewer: Principal) -> None:
 
 
 def _render_study(service: StudyService, study_id: str, viewer: Principal) -> None:
-    from verticals.domains.medical.imaging import Window, apply_window
+    from verticals.domains.medical.pixels import Window, apply_window
 
     try:
         study = service.get(study_id)

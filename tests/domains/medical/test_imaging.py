@@ -10,13 +10,8 @@ import pydicom
 import pytest
 from pydicom.data import get_testdata_file
 from verticals.core.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
-from verticals.domains.medical.imaging import (
-    Window,
-    apply_window,
-    decode_bytes,
-    decode_dataset,
-    load_image_file,
-)
+from verticals.domains.medical.imaging import decode_bytes, decode_dataset, load_image_file
+from verticals.domains.medical.pixels import Window, apply_window
 
 TEST_FILES = Path(pydicom.__file__).parent / "data" / "test_files"
 

@@ -8,7 +8,6 @@ import pytest
 from verticals.core.db import session_scope
 from verticals.core.errors import IntegrityError
 from verticals.core.registry import derived_artifact, file_sha256, forget_derived
-from verticals.domains.medical.runtime import InferenceEngine
 from verticals.domains.medical.model import (
     ensure_production_models,
     load_classifier,
@@ -20,6 +19,7 @@ from verticals.domains.medical.onnx_runtime import (
     onnx_predictor,
     served_graph,
 )
+from verticals.domains.medical.runtime import InferenceEngine
 
 
 @pytest.fixture

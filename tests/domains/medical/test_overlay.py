@@ -93,10 +93,10 @@ def test_shipped_models_heatmaps_on_the_demo_studies_are_readable():
     The maps before the fix (MONAI's flipped normaliser) gave a top-20% share of 0.21–0.29 and
     tinted every pixel."""
     from verticals.domains.medical.imaging import decode_bytes
-    from verticals.domains.medical.runtime import InferenceEngine, centre_square, model_input
     from verticals.domains.medical.model import shipped_classifier
     from verticals.domains.medical.overlay import display_side
     from verticals.domains.medical.plugin import MedicalDomain
+    from verticals.domains.medical.runtime import InferenceEngine, centre_square, model_input
 
     engine = InferenceEngine(loader=shipped_classifier)
     samples = sorted(MedicalDomain().demo_data().rglob("*.dcm"))

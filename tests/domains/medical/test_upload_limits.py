@@ -48,7 +48,7 @@ def no_decoding(monkeypatch: pytest.MonkeyPatch) -> None:
     def forbidden(*args: object, **kwargs: object) -> None:
         raise AssertionError("a decoder was called")
 
-    monkeypatch.setattr(imaging, "_decode_frame", forbidden)
+    monkeypatch.setattr(imaging, "decode_frame", forbidden)
     monkeypatch.setattr(ImageFile.ImageFile, "load", forbidden)
     monkeypatch.setattr(DicomFile, "dataset", forbidden)
 
@@ -158,7 +158,7 @@ def _series(members: int, rows: int, cols: int, frames: int) -> bytes:
 
 def test_zip_reads_every_header_but_only_the_analysed_members_pixels(monkeypatch):
     calls = {"dataset": 0, "frame": 0}
-    dataset, decode_frame = DicomFile.dataset, imaging._decode_frame
+    dataset, decode_frame = DicomFile.dataset, imaging.decode_frame
 
     def counted_dataset(self):  # noqa: ANN001, ANN202
         calls["dataset"] += 1
@@ -169,7 +169,7 @@ def test_zip_reads_every_header_but_only_the_analysed_members_pixels(monkeypatch
         return decode_frame(ds, index)
 
     monkeypatch.setattr(DicomFile, "dataset", counted_dataset)
-    monkeypatch.setattr(imaging, "_decode_frame", counted_frame)
+    monkeypatch.setattr(imaging, "decode_frame", counted_frame)
     data = _series(9, 512, 512, 32)  # 9 members of 16 MiB each
     image, peak = _peak_bytes(lambda: decode_bytes(data))
     assert image.kind == "zip" and image.series_instances == 9, image

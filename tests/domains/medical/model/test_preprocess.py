@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 from PIL import Image
 from verticals.domains.medical.imaging import decode_bytes
-from verticals.domains.medical.runtime import model_input
 from verticals.domains.medical.model.data import ImageSet, as_unit_float
 from verticals.domains.medical.model.evaluation import load_folder
 from verticals.domains.medical.model.preprocess import centre_square, preprocess, preprocess_batch
 from verticals.domains.medical.model.tasks import TASKS
 from verticals.domains.medical.model.training import _resized
+from verticals.domains.medical.runtime import model_input
 
 
 def _png(gray: np.ndarray) -> bytes:
