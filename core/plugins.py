@@ -7,7 +7,7 @@ Built-in domains register exactly as third-party packages do, in their pyproject
 
 The entry point names a class (or a zero-argument factory) returning a :class:`Domain`.
 
-A package that exists only to test the plugin machinery (``tests/plugins/verticals-testplugin``)
+A package that exists only to test the plugin machinery (``tests/plugins/verticals-echo``)
 registers under ``verticals.test_domains`` instead: :func:`discover` loads that group only when
 ``VERTICALS_LOAD_TEST_PLUGINS=1`` (the test suite sets it), so an installed test plugin never
 reaches the demo, ``verticals serve`` or the dashboard by accident.

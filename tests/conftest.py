@@ -22,7 +22,7 @@ from verticals.core.db import reset_engines
 
 TEST_DATABASE_ENV = "VERTICALS_TEST_DATABASE_URL"
 
-# The echo test plugin (tests/plugins/verticals-testplugin) registers under the test entry-point
+# The echo test plugin (tests/plugins/verticals-echo) registers under the test entry-point
 # group, which only this switch loads; subprocesses the tests start inherit it.
 os.environ.setdefault("VERTICALS_LOAD_TEST_PLUGINS", "1")
 
