@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 import httpx
 import typer
 from rich.console import Console
+from verticals.core.serving.provision import answers_below_500, stop_processes, wait_until_ready
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -117,29 +118,8 @@ def _dashboard_process(host: str, port: int, api_url: str) -> subprocess.Popen:
     )
 
 
-def _wait_until_up(url: str, process: subprocess.Popen, timeout_s: float = 120.0) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            return False
-        try:
-            if httpx.get(url, timeout=2.0).status_code < 500:
-                return True
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    return False
-
-
-def _stop(processes: list[subprocess.Popen]) -> None:
-    for process in processes:
-        if process.poll() is None:
-            process.terminate()
-    for process in processes:
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
+def _wait_until_up(url: str, path: str, process: subprocess.Popen) -> bool:
+    return wait_until_ready(url, process, answers_below_500(path), timeout_s=120.0)
 
 
 def _interrupt(*_: object) -> None:
@@ -158,7 +138,7 @@ def _supervise(processes: list[subprocess.Popen]) -> int:
         console.print("stopping…")
         return 0
     finally:
-        _stop(processes)
+        stop_processes(processes)
 
 
 DEMO_USER = "demo"
@@ -219,15 +199,15 @@ def demo_command(
 
     api_url = f"http://{host}:{api_port}"
     api = _api_process(host, api_port)
-    if not _wait_until_up(f"{api_url}/healthz", api):
-        _stop([api])
+    if not _wait_until_up(api_url, "/healthz", api):
+        stop_processes([api])
         console.print("[red]the API did not start; see the log above[/red]")
         raise typer.Exit(1)
     _send_demo_traffic(plugins, api_url, key)
     dashboard = _dashboard_process(host, dashboard_port, api_url)
     dashboard_url = f"http://{host}:{dashboard_port}"
-    if not _wait_until_up(f"{dashboard_url}/_stcore/health", dashboard):
-        _stop([api, dashboard])
+    if not _wait_until_up(dashboard_url, "/_stcore/health", dashboard):
+        stop_processes([api, dashboard])
         console.print("[red]the dashboard did not start; see the log above[/red]")
         raise typer.Exit(1)
 

@@ -1,5 +1,6 @@
-"""What a benchmark's server runs on: a scratch home and database ready to serve one domain,
-and the server itself in a child process, waited for until it is ready."""
+"""Child server processes: a scratch home and database ready to serve one domain (benchmarks),
+a server launched and waited for until it is ready, and stopping processes politely. The CLI's
+``serve``/``dashboard``/``demo`` and every benchmark start their servers through these."""
 
 from __future__ import annotations
 
@@ -59,8 +60,6 @@ def launched_server(
     """``verticals.core.serving.server`` serving ``factory`` on 127.0.0.1:``port`` in a child
     process; yields (base URL, process) once ``ready(url)`` is true, stops it afterwards.
     ``ready`` may raise ``httpx.HTTPError`` or ``ValueError`` while the server starts."""
-    import httpx
-
     command = [
         sys.executable, "-m", "verticals.core.serving.server", factory,
         "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
@@ -69,22 +68,53 @@ def launched_server(
     process = subprocess.Popen(command, env=env)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + timeout_s
-        while True:
+        if not wait_until_ready(url, process, ready, timeout_s):
             if process.poll() is not None:
                 raise RuntimeError(f"{factory} exited with {process.returncode}")
-            try:
-                if ready(url):
-                    break
-            except (httpx.HTTPError, ValueError):
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{factory} did not get ready in {timeout_s:.0f}s")
-            time.sleep(0.2)
+            raise RuntimeError(f"{factory} did not get ready in {timeout_s:.0f}s")
         yield url, process
     finally:
-        process.terminate()
+        stop_processes([process], grace_s=10)
+
+
+def wait_until_ready(
+    url: str, process: subprocess.Popen, ready: Callable[[str], bool], timeout_s: float
+) -> bool:
+    """Poll ``ready(url)`` until it is true (True), the process exits or time runs out (False).
+    ``ready`` may raise ``httpx.HTTPError`` or ``ValueError`` while the server starts."""
+    import httpx
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            return False
         try:
-            process.wait(10)
+            if ready(url):
+                return True
+        except (httpx.HTTPError, ValueError):
+            pass
+        time.sleep(0.2)
+    return False
+
+
+def answers_below_500(path: str) -> Callable[[str], bool]:
+    """A ``ready`` check: ``GET url + path`` answers with a status below 500."""
+
+    def ready(url: str) -> bool:
+        import httpx
+
+        return httpx.get(f"{url}{path}", timeout=2.0).status_code < 500
+
+    return ready
+
+
+def stop_processes(processes: list[subprocess.Popen], grace_s: float = 15.0) -> None:
+    """SIGTERM each process still running, wait ``grace_s`` for each, then kill."""
+    for process in processes:
+        if process.poll() is None:
+            process.terminate()
+    for process in processes:
+        try:
+            process.wait(timeout=grace_s)
         except subprocess.TimeoutExpired:
             process.kill()
