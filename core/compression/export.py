@@ -5,11 +5,16 @@ from __future__ import annotations
 
 import logging
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from pydantic import BaseModel
 from verticals.core.errors import IntegrityError
+
+if TYPE_CHECKING:
+    import torch
 
 log = logging.getLogger(__name__)
 
@@ -27,8 +32,8 @@ class ExportCheck(BaseModel):
 
 
 def export_onnx(
-    module,
-    example_input,
+    module: torch.nn.Module,
+    example_input: torch.Tensor,
     path: Path,
     *,
     opset: int = DEFAULT_OPSET,
@@ -68,7 +73,14 @@ def export_onnx(
     return check_numerics(module, path, example_input, check_batch_sizes, atol=atol)
 
 
-def check_numerics(module, path: Path, example_input, batch_sizes, *, atol: float) -> ExportCheck:
+def check_numerics(
+    module: torch.nn.Module,
+    path: Path,
+    example_input: torch.Tensor,
+    batch_sizes: Sequence[int],
+    *,
+    atol: float,
+) -> ExportCheck:
     import torch
     from verticals.core.serving.runtime import CPU, RuntimeOptions, create_session
 

@@ -6,9 +6,14 @@ import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from verticals.core.compression.target import PredictFn
+
+if TYPE_CHECKING:
+    import torch
+    from verticals.core.serving.runtime import OrtModel
 
 
 def file_bytes(path: Path) -> int:
@@ -45,7 +50,7 @@ def batch_of(example: np.ndarray, batch_size: int, seed: int = 0) -> np.ndarray:
     return rng.normal(size=(batch_size, *example.shape[1:])).astype(np.float32)
 
 
-def torch_predict(module, device: str = "cpu") -> PredictFn:
+def torch_predict(module: torch.nn.Module, device: str = "cpu") -> PredictFn:
     """A PredictFn over a torch module (eval, no grad)."""
     import torch
 
@@ -60,7 +65,7 @@ def torch_predict(module, device: str = "cpu") -> PredictFn:
     return predict
 
 
-def ort_predict(model) -> PredictFn:
+def ort_predict(model: OrtModel) -> PredictFn:
     """A PredictFn over an :class:`~verticals.core.serving.runtime.OrtModel`."""
 
     def predict(x: np.ndarray) -> np.ndarray:

@@ -19,11 +19,16 @@ import platform
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from verticals.core.compression import measure, prune, quantize
 from verticals.core.compression.export import ExportCheck, export_onnx, optimize_graph
 from verticals.core.compression.report import CompressionReport, VariantReport
 from verticals.core.compression.target import CompressionTarget, PredictFn
+
+if TYPE_CHECKING:
+    import torch
+    from verticals.core.serving.runtime import OrtModel
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +98,7 @@ class _Builder:
             measure.latency_ms(predict, self.b32, budget_s=budget, max_runs=50),
         )
 
-    def _session(self, path: Path, gpu: bool = False):
+    def _session(self, path: Path, gpu: bool = False) -> OrtModel:
         from verticals.core.serving.runtime import (
             CPU,
             CUDA,
@@ -112,7 +117,7 @@ class _Builder:
             RuntimeOptions(providers=[CPU], intra_op_threads=self.threads, warmup_runs=1),
         )
 
-    def _add(self, name: str, nbytes: int, predict: PredictFn | None, **kw) -> VariantReport:
+    def _add(self, name: str, nbytes: int, predict: PredictFn | None, **kw: Any) -> VariantReport:
         self.step(f"measuring {name}")
         metric = None
         b1 = b32 = None
@@ -146,7 +151,7 @@ class _Builder:
         log.info("%s: %s", self.target.name, variant.model_dump_json())
         return variant
 
-    def _onnx_variant(self, name: str, path: Path, notes: str = "", **kw) -> VariantReport:
+    def _onnx_variant(self, name: str, path: Path, notes: str = "", **kw: Any) -> VariantReport:
         session = self._session(path)
         gpu_b1 = gpu_b32 = None
         if self.gpu:
@@ -165,7 +170,7 @@ class _Builder:
         )
 
     # ------------------------------------------------------------------ variants
-    def torch_fp32(self, module) -> None:
+    def torch_fp32(self, module: torch.nn.Module) -> None:
         from safetensors.torch import save_file
 
         path = self.out_dir / "torch-fp32.safetensors"
@@ -188,7 +193,7 @@ class _Builder:
             gpu_latency_ms_b32=gpu_b32,
         )
 
-    def export(self, module, stem: str) -> tuple[Path, ExportCheck]:
+    def export(self, module: torch.nn.Module, stem: str) -> tuple[Path, ExportCheck]:
         import torch
 
         self.step(f"exporting {stem}")

@@ -15,7 +15,17 @@ from __future__ import annotations
 
 import copy
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import ModuleType
+from typing import TYPE_CHECKING, TypeAlias, cast
+
+if TYPE_CHECKING:
+    import torch
+    from torch import fx, nn
+
+    _Weighted: TypeAlias = nn.Conv1d | nn.Conv2d | nn.Conv3d | nn.Linear
+    _Norm: TypeAlias = nn.BatchNorm1d | nn.BatchNorm2d | nn.BatchNorm3d
 
 log = logging.getLogger(__name__)
 
@@ -28,13 +38,13 @@ class Chain:
     channels: int
 
 
-def _torch():
+def _torch() -> ModuleType:
     import torch
 
     return torch
 
 
-def _is_elementwise(node, modules) -> bool:
+def _is_elementwise(node: fx.Node, modules: Mapping[str, nn.Module]) -> bool:
     torch = _torch()
     nn, F = torch.nn, torch.nn.functional
     elementwise_modules = (
@@ -53,7 +63,7 @@ def _is_elementwise(node, modules) -> bool:
         nn.Dropout3d,
         nn.Mish,
     )
-    if node.op == "call_module":
+    if node.op == "call_module" and isinstance(node.target, str):
         module = modules[node.target]
         if isinstance(module, nn.PReLU):
             return module.num_parameters == 1
@@ -77,7 +87,7 @@ def _is_elementwise(node, modules) -> bool:
     return False
 
 
-def _weighted(module) -> bool:
+def _weighted(module: nn.Module) -> bool:
     torch = _torch()
     nn = torch.nn
     if isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
@@ -85,12 +95,12 @@ def _weighted(module) -> bool:
     return isinstance(module, nn.Linear)
 
 
-def _norm(module) -> bool:
+def _norm(module: nn.Module) -> bool:
     nn = _torch().nn
     return isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)) and module.affine
 
 
-def find_chains(module) -> list[Chain]:
+def find_chains(module: nn.Module) -> list[Chain]:
     """Every prunable producer → (BatchNorm | activation)* → consumer chain of ``module``."""
     torch = _torch()
     traced = torch.fx.symbolic_trace(module)
@@ -133,7 +143,7 @@ def find_chains(module) -> list[Chain]:
     return chains
 
 
-def _importance(producer, norms):
+def _importance(producer: _Weighted, norms: list[_Norm]) -> torch.Tensor:
     weight = producer.weight.detach()
     score = weight.reshape(weight.shape[0], -1).norm(dim=1)
     for norm in norms:
@@ -141,7 +151,7 @@ def _importance(producer, norms):
     return score
 
 
-def _slice_out(layer, keep) -> None:
+def _slice_out(layer: _Weighted, keep: torch.Tensor) -> None:
     torch = _torch()
     layer.weight = torch.nn.Parameter(layer.weight.detach()[keep].clone())
     if layer.bias is not None:
@@ -152,7 +162,7 @@ def _slice_out(layer, keep) -> None:
         layer.out_features = len(keep)
 
 
-def _slice_in(layer, keep) -> None:
+def _slice_in(layer: _Weighted, keep: torch.Tensor) -> None:
     torch = _torch()
     layer.weight = torch.nn.Parameter(layer.weight.detach()[:, keep].clone())
     if hasattr(layer, "in_channels"):
@@ -161,17 +171,19 @@ def _slice_in(layer, keep) -> None:
         layer.in_features = len(keep)
 
 
-def _slice_norm(norm, keep) -> None:
+def _slice_norm(norm: _Norm, keep: torch.Tensor) -> None:
     torch = _torch()
     norm.weight = torch.nn.Parameter(norm.weight.detach()[keep].clone())
     norm.bias = torch.nn.Parameter(norm.bias.detach()[keep].clone())
-    if norm.running_mean is not None:
+    if norm.running_mean is not None and norm.running_var is not None:  # both or neither
         norm.running_mean = norm.running_mean[keep].clone()
         norm.running_var = norm.running_var[keep].clone()
     norm.num_features = len(keep)
 
 
-def prune_channels(module, amount: float, *, multiple_of: int = 8):
+def prune_channels(
+    module: nn.Module, amount: float, *, multiple_of: int = 8
+) -> tuple[nn.Module, list[Chain]]:
     """A copy of ``module`` with ``amount`` (0..1) of every prunable chain's channels removed
     (kept counts rounded up to ``multiple_of``, at least one). Returns ``(pruned, chains)``."""
     if not 0.0 <= amount < 1.0:
@@ -187,18 +199,19 @@ def prune_channels(module, amount: float, *, multiple_of: int = 8):
         kept = min(chain.channels, -(-kept // multiple_of) * multiple_of)
         if kept >= chain.channels:
             continue
-        producer = named[chain.producer]
-        norms = [named[n] for n in chain.norms]
+        # find_chains checked the kinds: _weighted() producer and consumer, _norm() norms.
+        producer = cast("_Weighted", named[chain.producer])
+        norms = [cast("_Norm", named[n]) for n in chain.norms]
         order = torch.argsort(_importance(producer, norms), descending=True)
         keep = order[:kept].sort().values
         _slice_out(producer, keep)
         for norm in norms:
             _slice_norm(norm, keep)
-        _slice_in(named[chain.consumer], keep)
+        _slice_in(cast("_Weighted", named[chain.consumer]), keep)
     return pruned, chains
 
 
-def prune_unstructured(module, amount: float):
+def prune_unstructured(module: nn.Module, amount: float) -> nn.Module:
     """A copy of ``module`` with the ``amount`` smallest-magnitude Conv/Linear weights (global
     L1) set to zero; the pruning is made permanent (no masks left behind)."""
     if not 0.0 <= amount < 1.0:
@@ -219,11 +232,11 @@ def prune_unstructured(module, amount: float):
     return pruned
 
 
-def parameter_count(module) -> int:
+def parameter_count(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
-def sparsity(module) -> float:
+def sparsity(module: nn.Module) -> float:
     """Fraction of exactly-zero parameters."""
     total = parameter_count(module) or 1
     return sum(int((p == 0).sum()) for p in module.parameters()) / total

@@ -6,8 +6,12 @@ import logging
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import torch
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +123,7 @@ def convert_fp16(src: Path, dst: Path) -> Path:
     return dst
 
 
-def linear_share(module) -> float:
+def linear_share(module: torch.nn.Module) -> float:
     """Fraction of parameters in Linear layers (decides whether dynamic INT8 is tried)."""
     import torch
 

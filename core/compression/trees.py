@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from pydantic import BaseModel
@@ -17,6 +17,9 @@ from verticals.core.compression import measure
 from verticals.core.compression.report import CompressionReport, VariantReport
 from verticals.core.compression.target import MetricFn, MetricGate
 from verticals.core.errors import IntegrityError
+
+if TYPE_CHECKING:
+    import xgboost
 
 MAX_OPSET = 15
 
@@ -34,7 +37,13 @@ class TreeComparison(BaseModel):
     reason: str
 
 
-def xgboost_to_onnx(booster, n_features: int, path: Path, *, opset: int = MAX_OPSET) -> Path:
+def xgboost_to_onnx(
+    booster: xgboost.Booster | xgboost.XGBModel,
+    n_features: int,
+    path: Path,
+    *,
+    opset: int = MAX_OPSET,
+) -> Path:
     """Convert ``booster`` (xgboost.Booster or sklearn wrapper) to an ONNX file at ``path``.
 
     Input ``input``: float32 ``[batch, n_features]``. A binary classifier's graph returns labels
@@ -74,7 +83,7 @@ def _positive_scores(outputs: list[np.ndarray]) -> np.ndarray:
 
 
 def compare_xgboost(
-    booster,
+    booster: xgboost.Booster | xgboost.XGBModel,
     rows: np.ndarray,
     out_dir: Path,
     *,

@@ -8,13 +8,14 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from verticals.core.training.distributed import destroy_distributed, is_main_process
 
 
-def _resolve(target: str):
+def _resolve(target: str) -> Callable[..., Any]:
     module_name, _, attr = target.partition(":")
     return getattr(importlib.import_module(module_name), attr)
 
