@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Generic, TypeVar
 
+from pydantic import BaseModel, Field, model_validator
 from verticals.core.errors import ModelUnavailable, Overloaded, Timeout, VerticalsError
 
 T = TypeVar("T")
@@ -113,6 +114,25 @@ def _metrics() -> _Metrics:
     return _Metrics()
 
 
+class BatchingSettings(BaseModel):
+    """How a domain's micro-batcher batches. Every domain's settings carry one as ``batching``,
+    set from the environment as ``VERTICALS_<DOMAIN>_BATCHING__MAX_BATCH_SIZE`` and so on."""
+
+    max_batch_size: int = Field(32, ge=1, description="most items per handler call")
+    max_wait_ms: float = Field(2.0, ge=0, description="longest wait of a batch's first item")
+    max_queue: int = Field(256, ge=1, description="most items waiting; beyond: 503")
+    timeout_s: float = Field(10.0, gt=0, description="submission to result; beyond: 504")
+    workers: int = Field(1, ge=1, description="batches run side by side")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> BatchingSettings:
+        if self.max_queue < self.max_batch_size:
+            raise ValueError("max_queue must be >= max_batch_size, else no full batch can form")
+        if self.timeout_s * 1000.0 <= self.max_wait_ms:
+            raise ValueError("timeout_s must exceed max_wait_ms")
+        return self
+
+
 class MicroBatcher(Generic[T, R]):
     """Collects single items into batches for ``handler``; see the module docstring.
 
@@ -181,6 +201,20 @@ class MicroBatcher(Generic[T, R]):
         self._drain = True
         self._lock = threading.Lock()
         self._handler_s = 0.0  # moving average of one handler call, for Retry-After
+
+    @classmethod
+    def from_settings(
+        cls, handler: Callable[[list[T]], list[R]], settings: BatchingSettings, *, name: str
+    ) -> MicroBatcher[T, R]:
+        return cls(
+            handler,
+            max_batch_size=settings.max_batch_size,
+            max_wait_ms=settings.max_wait_ms,
+            max_queue=settings.max_queue,
+            timeout_s=settings.timeout_s,
+            workers=settings.workers,
+            name=name,
+        )
 
     # ---------------------------------------------------------------- lifecycle
     @property

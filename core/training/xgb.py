@@ -245,10 +245,6 @@ def load_booster(
     return booster
 
 
-def booster_attributes(booster: xgb.Booster) -> dict[str, str | None]:
-    return dict(booster.attributes())
-
-
 def booster_json_attribute(booster: xgb.Booster, key: str) -> Any:
     value = booster.attr(key)
     if value is None:

@@ -9,6 +9,7 @@ from functools import lru_cache
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from verticals.core.serving.batching import BatchingSettings
 
 MODEL_NAME = "card-fraud-xgb"
 
@@ -37,16 +38,20 @@ class DecisionConfig(BaseSettings):
     false_decline_cost: float = Field(50.0, ge=0)
 
 
+class FinanceBatching(BatchingSettings):
+    """Transactions are small: up to 64 per batch, 2,048 waiting."""
+
+    max_batch_size: int = Field(64, ge=1)
+    max_queue: int = Field(2048, ge=1)
+
+
 class ServingConfig(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="VERTICALS_FINANCE_", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="VERTICALS_FINANCE_", env_nested_delimiter="__", extra="ignore"
+    )
 
     max_batch_rows: int = Field(10_000, ge=1)
-    max_amount: float = Field(1_000_000.0, gt=0)
-    batcher_max_batch: int = Field(64, ge=1)
-    batcher_max_wait_ms: float = Field(2.0, ge=0)
-    batcher_max_queue: int = Field(2048, ge=1)
-    batcher_timeout_s: float = Field(10.0, gt=0)
-    review_threshold: float = Field(0.5, ge=0, le=1)
+    batching: FinanceBatching = Field(default_factory=lambda: FinanceBatching())
     n_reasons: int = Field(3, ge=1, le=10)
     # One by default: the server's event loop keeps a core busy, and an OpenMP parallel region
     # waits for its slowest thread, so on 2 cores two threads made the scoring p99 1.5x worse

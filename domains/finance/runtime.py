@@ -22,13 +22,8 @@ class Runtime:
     def start(cls, model: FraudModel, serving: ServingConfig | None = None) -> Runtime:
         serving = serving or serving_config()
         svc = ScoringService(model, decision_config(), serving)
-        batcher: MicroBatcher[ScoreRequest, ScoreOut | VerticalsError] = MicroBatcher(
-            svc.score_many,
-            max_batch_size=serving.batcher_max_batch,
-            max_wait_ms=serving.batcher_max_wait_ms,
-            max_queue=serving.batcher_max_queue,
-            timeout_s=serving.batcher_timeout_s,
-            name="finance/score",
+        batcher: MicroBatcher[ScoreRequest, ScoreOut | VerticalsError] = MicroBatcher.from_settings(
+            svc.score_many, serving.batching, name="finance/score"
         )
         batcher.start()
         return cls(service=svc, batcher=batcher, serving=serving)

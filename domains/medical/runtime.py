@@ -120,14 +120,9 @@ class InferenceEngine:
             if batcher is None:
                 from verticals.core.serving.batching import MicroBatcher
 
-                settings = get_medical_settings()
-                batcher = MicroBatcher(
+                batcher = MicroBatcher.from_settings(
                     lambda items, task=task: self._predict_batch(task, items),
-                    max_batch_size=settings.batch_max_size,
-                    max_wait_ms=settings.batch_max_wait_ms,
-                    max_queue=settings.batch_max_queue,
-                    timeout_s=settings.batch_timeout_s,
-                    workers=settings.batch_workers,
+                    get_medical_settings().batching,
                     name=f"medical/{task}",
                 )
                 batcher.start()

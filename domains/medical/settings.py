@@ -9,10 +9,19 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from verticals.core.config import get_settings
+from verticals.core.serving.batching import BatchingSettings
+
+
+class MedicalBatching(BatchingSettings):
+    """Per task: up to 32 images wait up to 5 ms for each other."""
+
+    max_wait_ms: float = Field(5.0, ge=0)
 
 
 class MedicalSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="VERTICALS_MEDICAL_", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="VERTICALS_MEDICAL_", env_nested_delimiter="__", extra="ignore"
+    )
 
     max_upload_bytes: int = Field(64 * 1024 * 1024, gt=0, description="largest accepted upload")
     max_pixels: int = Field(
@@ -67,11 +76,7 @@ class MedicalSettings(BaseSettings):
     runtime: Literal["onnx", "torch"] = Field(
         "onnx", description="onnx: ONNX Runtime (TensorRT/CUDA/CPU); torch: eager, for debugging"
     )
-    batch_max_size: int = 32
-    batch_max_wait_ms: float = 5.0
-    batch_max_queue: int = 256
-    batch_timeout_s: float = 10.0
-    batch_workers: int = Field(1, ge=1, description="batches run side by side per task")
+    batching: MedicalBatching = Field(default_factory=lambda: MedicalBatching())
 
     @property
     def studies_dir(self) -> Path:

@@ -70,6 +70,3 @@ class ProbabilityNet(nn.Module):
 def build_network(spec: NetworkSpec | None = None) -> MedicalNet:
     return MedicalNet(spec or NetworkSpec())
 
-
-def count_parameters(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())

@@ -337,3 +337,17 @@ def test_two_workers_run_batches_side_by_side():
 def test_workers_must_be_positive():
     with pytest.raises(ValueError, match="workers"):
         make(Recorder(), workers=0)
+
+
+def test_batching_settings_are_checked_and_build_the_batcher():
+    from pydantic import ValidationError
+    from verticals.core.serving.batching import BatchingSettings
+
+    with pytest.raises(ValidationError, match="max_queue must be >= max_batch_size"):
+        BatchingSettings(max_batch_size=64, max_queue=8)
+    with pytest.raises(ValidationError, match="timeout_s must exceed max_wait_ms"):
+        BatchingSettings(max_wait_ms=50.0, timeout_s=0.01)
+    settings = BatchingSettings(max_batch_size=4, max_wait_ms=1.0, max_queue=16, workers=2)
+    batcher = MicroBatcher.from_settings(lambda items: items, settings, name="t/settings")
+    assert (batcher.max_batch_size, batcher.max_queue, batcher.workers) == (4, 16, 2)
+
