@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pandas as pd
 import streamlit as st
 from verticals.core.accounts.roles import ROLE_SCOPES
 from verticals.core.accounts.users import (
+    UserInfo,
     create_user,
     disable_user,
     enable_user,
@@ -20,13 +23,13 @@ from verticals.core.errors import VerticalsError
 ALL_USERS = "everyone"
 
 
-def _state(user) -> str:
+def _state(user: UserInfo) -> str:
     if user.disabled_at:
         return "disabled"
     return "locked" if user.locked_until else "active"
 
 
-def _when(moment) -> str:
+def _when(moment: datetime | None) -> str:
     return f"{moment:%Y-%m-%d %H:%M} UTC" if moment else "never"
 
 

@@ -19,7 +19,7 @@ def _database_health() -> tuple[bool, str]:
         with get_engine().connect() as conn:
             conn.execute(text("SELECT 1"))
         return True, get_engine().dialect.name
-    except Exception as exc:  # shown to the operator, not raised
+    except Exception as exc:  # noqa: BLE001 - shown to the operator, not raised
         return False, f"{type(exc).__name__}: {exc}"
 
 

@@ -43,7 +43,7 @@ def cuda_available() -> bool:
     try:
         if not xgboost.build_info().get("USE_CUDA"):
             return False
-    except Exception:
+    except Exception:  # noqa: BLE001 - builds without build_info: no CUDA
         return False
     if importlib.util.find_spec("torch") is not None:
         import torch

@@ -4,7 +4,12 @@ its header declares (what the upload's budget was charged for)."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from verticals.core.errors import InvalidInput, UnsupportedMediaType
+
+if TYPE_CHECKING:
+    from pydicom.uid import UID
 
 
 def infer_transfer_syntax(ds: object) -> None:
@@ -28,7 +33,7 @@ def infer_transfer_syntax(ds: object) -> None:
     ds.file_meta.TransferSyntaxUID = syntax  # type: ignore[attr-defined]
 
 
-def transfer_syntax(ds: object):  # noqa: ANN202 - pydicom UID
+def transfer_syntax(ds: object) -> UID | None:
     from pydicom.uid import UID
 
     meta = getattr(ds, "file_meta", None)

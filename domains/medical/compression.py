@@ -7,7 +7,7 @@ train split.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -44,7 +44,7 @@ def medical_compression_target(
         for start in range(0, len(picked), 32):
             yield train.images[np.sort(picked[start : start + 32])]
 
-    def metric(predict) -> tuple[float, str]:
+    def metric(predict: Callable[[np.ndarray], np.ndarray]) -> tuple[float, str]:
         scores = np.concatenate(
             [
                 np.asarray(predict(evaluation.images[i : i + 256])).reshape(-1)

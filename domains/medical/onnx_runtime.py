@@ -39,7 +39,9 @@ from verticals.core.config import get_settings
 from verticals.core.errors import IntegrityError
 
 if TYPE_CHECKING:
+    from torch import nn
     from verticals.core.registry import ModelVersion
+    from verticals.domains.medical.model.inference import Classifier
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +52,7 @@ BatchFn = Callable[[np.ndarray], np.ndarray]
 """float32 ``[N, 1, S, S]`` in [0, 1] at the model's input size → ``[N]`` probabilities."""
 
 
-def _weights_digest(module) -> str:
+def _weights_digest(module: nn.Module) -> str:
     digest = hashlib.sha256()
     for name, tensor in sorted(module.state_dict().items()):
         digest.update(name.encode())
@@ -63,7 +65,7 @@ def onnx_cache_path(task: str, version: str, digest: str) -> Path:
     return get_settings().home / "medical" / "onnx" / f"{task}-{safe_version}-{digest}.onnx"
 
 
-def registry_version(classifier) -> ModelVersion | None:
+def registry_version(classifier: Classifier) -> ModelVersion | None:
     """The registered model version the classifier was loaded from (None: not from the registry)."""
     return getattr(classifier, "registry_version", None)
 
@@ -85,7 +87,7 @@ def _export_lock(path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _export(classifier, folder: Path) -> Path:
+def _export(classifier: Classifier, folder: Path) -> Path:
     """Export and optimise the classifier's graph into ``folder`` (numerics checked)."""
     from verticals.core.compression.export import export_onnx, optimize_graph
 
@@ -94,7 +96,7 @@ def _export(classifier, folder: Path) -> Path:
     return optimize_graph(raw, folder / "model.onnx")
 
 
-def _export_and_register(classifier, version: ModelVersion, path: Path) -> bytes:
+def _export_and_register(classifier: Classifier, version: ModelVersion, path: Path) -> bytes:
     from verticals.core.db import session_scope
     from verticals.core.registry import register_derived
 
@@ -110,7 +112,7 @@ def _export_and_register(classifier, version: ModelVersion, path: Path) -> bytes
     return payload
 
 
-def served_graph(classifier) -> tuple[bytes, Path | None]:
+def served_graph(classifier: Classifier) -> tuple[bytes, Path | None]:
     """The verified bytes of the classifier's ONNX graph and its cache file (None when the
     classifier is not from the registry and the graph lives in memory only).
 
@@ -147,7 +149,7 @@ def served_graph(classifier) -> tuple[bytes, Path | None]:
         return _export_and_register(classifier, version, path), path
 
 
-def export_cached(classifier) -> Path:
+def export_cached(classifier: Classifier) -> Path:
     """The classifier's registered ONNX file, sha256-checked (exported and registered on first
     use). The classifier must come from the registry (``registry_version`` set)."""
     if registry_version(classifier) is None:
@@ -159,7 +161,7 @@ def export_cached(classifier) -> Path:
     return path  # type: ignore[return-value] - always a file for a registered classifier
 
 
-def onnx_predictor(classifier) -> BatchFn:
+def onnx_predictor(classifier: Classifier) -> BatchFn:
     """A batch function running the classifier's ONNX graph on the best available provider.
 
     Raises IntegrityError when the cached graph fails its sha256 check."""

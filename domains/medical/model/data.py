@@ -6,14 +6,19 @@ Images travel as float32 ``[N, 1, H, W]`` in [0, 1]; labels as int64 ``[N]`` in 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 from verticals.core.errors import InvalidInput
 from verticals.domains.medical.model.tasks import TaskSpec
+
+if TYPE_CHECKING:
+    from monai.transforms import Compose
 
 DATA_ENV = "VERTICALS_MEDMNIST_DIR"
 SPLIT_SEED = 20260  # fixed: the carved validation split is the same for every training seed
@@ -84,9 +89,9 @@ def load_npz_split(path: Path, split: str) -> ImageSet:
     return ImageSet(as_unit_float(images), labels)
 
 
-def carve_validation(data: ImageSet, fraction: float, seed: int = SPLIT_SEED) -> tuple[
-    ImageSet, ImageSet
-]:
+def carve_validation(
+    data: ImageSet, fraction: float, seed: int = SPLIT_SEED
+) -> tuple[ImageSet, ImageSet]:
     """Stratified split of ``data`` into (train, validation); same result for the same seed."""
     if not 0 < fraction < 1:
         raise ValueError(f"fraction must be in (0, 1), got {fraction}")
@@ -101,7 +106,7 @@ def carve_validation(data: ImageSet, fraction: float, seed: int = SPLIT_SEED) ->
     return data.subset(train), data.subset(val)
 
 
-def train_transforms(seed: int):
+def train_transforms(seed: int) -> Compose:
     """MONAI augmentation for 1-channel images in [0, 1] (channel-first, one sample).
 
     Aimed at new patients and other scanners rather than at the validation split:
@@ -152,7 +157,12 @@ def train_transforms(seed: int):
 class TensorImageDataset(Dataset):
     """Yields ``(image [1,S,S] float32, target [1] float32 = label == positive_index)``."""
 
-    def __init__(self, data: ImageSet, positive_index: int, transform=None) -> None:
+    def __init__(
+        self,
+        data: ImageSet,
+        positive_index: int,
+        transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    ) -> None:
         self.images = torch.from_numpy(np.ascontiguousarray(data.images))
         self.targets = torch.from_numpy((data.labels == positive_index).astype(np.float32))[:, None]
         self.transform = transform

@@ -71,7 +71,7 @@ def layer_statistics(
     collected: dict[str, list[torch.Tensor]] = {name: [] for name in layers}
 
     def hook(name: str):  # noqa: ANN202 - torch hook
-        def record(_module, _inputs, output: torch.Tensor) -> None:
+        def record(_module: nn.Module, _inputs: object, output: torch.Tensor) -> None:
             flat = output.detach().flatten(2)
             collected[name].append(torch.cat([flat.mean(2), flat.std(2)], dim=1))
 

@@ -34,7 +34,7 @@ from verticals.domains.medical.model.tasks import TASKS, get_task
 OOD_KIND = "ood-profile"
 
 
-def _register_shipped(session, task: str) -> ModelVersion:
+def _register_shipped(session: Session, task: str) -> ModelVersion:
     shipped, weights = shipped_model(task)
     known = {v.version for v in list_versions(session, DOMAIN, task)}
     if shipped.version in known:  # registered before, later archived: bring it back

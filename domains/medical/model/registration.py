@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from verticals.core.config import get_settings
@@ -15,8 +16,14 @@ from verticals.domains.medical.model.data import ImageSet
 from verticals.domains.medical.model.metrics import roc_auc
 from verticals.domains.medical.model.tasks import get_task
 
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+    from verticals.core.registry import ModelVersion
+    from verticals.core.registry.cards import ModelCard
+    from verticals.domains.medical.model.training import TrainReport
 
-def register_ood_profile(session, version, data_file: Path) -> None:
+
+def register_ood_profile(session: Session, version: ModelVersion, data_file: Path) -> None:
     """Fit the version's out-of-distribution profile (``model.ood``) and register it beside the
     weights as its ``ood-profile`` derived artifact (sha256-checked on every load)."""
     from verticals.core.registry import register_derived
@@ -41,19 +48,33 @@ def _stored_checkpoint(task: str, version: str, checkpoint: Path) -> Path:
     return target
 
 
-def _averaged_note(report) -> str:  # noqa: ANN001 - TrainReport
+def _averaged_note(report: TrainReport) -> str:
     if not report.averaged_epochs:
         return ""
     return f", mean weights of the last {report.averaged_epochs} epochs"
 
 
 def _register_then_promote(
-    session, report, target: Path, card, data_file: Path, *, extra: dict, promote_it: bool
-):  # noqa: ANN001, ANN202 - Session, TrainReport, ModelCard
+    session: Session,
+    report: TrainReport,
+    target: Path,
+    card: ModelCard,
+    data_file: Path,
+    *,
+    extra: dict,
+    promote_it: bool,
+) -> TrainReport:
     """Register the run (staging) with its OOD profile; promote it when ``promote_it``."""
     version = register(
-        session, domain=DOMAIN, name=report.task, version=report.version,
-        artifact_path=target, metrics=report.metrics, card=card, stage="staging", extra=extra,
+        session,
+        domain=DOMAIN,
+        name=report.task,
+        version=report.version,
+        artifact_path=target,
+        metrics=report.metrics,
+        card=card,
+        stage="staging",
+        extra=extra,
     )
     register_ood_profile(session, version, data_file)
     if promote_it:
@@ -63,7 +84,9 @@ def _register_then_promote(
     )
 
 
-def register_run(report, checkpoint: Path, extra: ModelExtra, data_file: Path, val_set: ImageSet):
+def register_run(
+    report: TrainReport, checkpoint: Path, extra: ModelExtra, data_file: Path, val_set: ImageSet
+) -> TrainReport:
     """Copy the checkpoint into the artifacts folder, register it (staging), and promote it when
     its carved-validation AUC beats the production model's on the same split."""
     from verticals.domains.medical.model.production import classifier_from_version
@@ -84,8 +107,7 @@ def register_run(report, checkpoint: Path, extra: ModelExtra, data_file: Path, v
         reproduce_command=command + f" --data {data_file}",
         training_data=f"{data_file} (train split minus the carved validation split)",
         description=f"MONAI ResNet at {report.input_size}x{report.input_size}, "
-        f"init_from={report.init_from}, seed={report.seed}"
-        + _averaged_note(report),
+        f"init_from={report.init_from}, seed={report.seed}" + _averaged_note(report),
         input_size=report.input_size,
     )
     with session_scope() as session:
@@ -97,14 +119,22 @@ def register_run(report, checkpoint: Path, extra: ModelExtra, data_file: Path, v
                 targets, classifier_from_version(current, session).predict(val_set.images)
             )
         return _register_then_promote(
-            session, report, target, card, data_file,
-            extra={**extra.to_json(), "production_val_roc_auc": baseline
-                   if np.isfinite(baseline) else None},
+            session,
+            report,
+            target,
+            card,
+            data_file,
+            extra={
+                **extra.to_json(),
+                "production_val_roc_auc": baseline if np.isfinite(baseline) else None,
+            },
             promote_it=report.metrics["val_roc_auc"] > baseline,
         )
 
 
-def register_cv_run(report, checkpoint: Path, extra: ModelExtra, data_file: Path):
+def register_cv_run(
+    report: TrainReport, checkpoint: Path, extra: ModelExtra, data_file: Path
+) -> TrainReport:
     """Register a cross-validated run (staging) and promote it when production has no k-fold
     figures or a lower ``cv_roc_auc_mean`` (a final model has no held-out split of its own)."""
     from verticals.domains.medical.model.crossval import card_texts
@@ -130,7 +160,11 @@ def register_cv_run(report, checkpoint: Path, extra: ModelExtra, data_file: Path
         current = production_version(session, DOMAIN, spec.name)
         baseline = (current.metrics or {}).get("cv_roc_auc_mean") if current else None
         return _register_then_promote(
-            session, report, target, card, data_file,
+            session,
+            report,
+            target,
+            card,
+            data_file,
             extra={**extra.to_json(), "production_cv_roc_auc_mean": baseline},
             promote_it=baseline is None or new > baseline,
         )

@@ -14,6 +14,7 @@ import shutil
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from verticals.core.registry import file_sha256
 from verticals.domains.medical.model.artifacts import (
@@ -24,6 +25,9 @@ from verticals.domains.medical.model.artifacts import (
 )
 from verticals.domains.medical.model.cards import build_card
 from verticals.domains.medical.model.crossval import card_texts
+
+if TYPE_CHECKING:
+    from verticals.domains.medical.model.training import TrainReport
 from verticals.domains.medical.model.networks import NetworkSpec
 from verticals.domains.medical.model.tasks import TaskSpec, get_task
 from verticals.domains.medical.model.training import RECIPES, train_task
@@ -51,7 +55,7 @@ def _previous_changelog(task: str, target_dir: Path) -> dict[str, str]:
         return {}
 
 
-def _recipe_note(spec: TaskSpec, report) -> str:
+def _recipe_note(spec: TaskSpec, report: TrainReport) -> str:
     recipe = RECIPES[spec.name]
     parts = [
         "augmentation: random resized crop, rotation ±15°, shear, flip, contrast/brightness "

@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -140,7 +141,7 @@ def _init_weights(init_from: str | None, task: TaskSpec) -> dict[str, torch.Tens
             from verticals.domains.medical.model.production import load_classifier
 
             source = load_classifier(init_from)
-        except Exception:  # no database or no production version: the shipped model
+        except Exception:  # noqa: BLE001 - no database or no production version: the shipped one
             from verticals.domains.medical.model.production import shipped_classifier
 
             source = shipped_classifier(init_from)
@@ -454,7 +455,7 @@ def train_task(
     return report
 
 
-def distributed_worker(**kwargs) -> TrainReport:
+def distributed_worker(**kwargs: Any) -> TrainReport:
     """torchrun entry (see :func:`verticals.core.training.launch_function`)."""
     kwargs["data"] = Path(kwargs["data"]) if kwargs.get("data") else None
     kwargs["output_dir"] = Path(kwargs["output_dir"]) if kwargs.get("output_dir") else None

@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +42,7 @@ def run_study(
     epochs: int | None = None,
     data: Path | None = None,
     recipe: dict[str, Any] | None = None,
-    log=print,
+    log: Callable[[str], object] = print,
 ) -> dict[str, Any]:
     """Train every seed in both arms; return per-run rows and mean ± std (sample std) per arm.
 
