@@ -31,7 +31,7 @@ test-slow: install
 	$(BIN)/python -m pytest -m slow $(PYTEST_ARGS)
 
 lint: install
-	$(BIN)/ruff check core apps domains shared_models tests
+	$(BIN)/ruff check core apps domains shared_models tests scripts
 
 clean:
 	rm -rf $(VENV) build *.egg-info

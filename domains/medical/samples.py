@@ -1,6 +1,6 @@
 """Build the shipped demo samples: DICOM files made from MedMNIST *training* images.
 
-Run once by a maintainer (``python -m verticals.domains.medical.samples <medmnist_dir> <out>``);
+Run once by a maintainer (``scripts/make_medical_demo_samples.py <medmnist_dir> <out>``);
 the product only reads the files it wrote (``domains/medical/demo/``). Headers are synthetic:
 no real patient, no dates, fixed demo identifiers.
 """
@@ -8,7 +8,6 @@ no real patient, no dates, fixed demo identifiers.
 from __future__ import annotations
 
 import csv
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -105,8 +104,3 @@ def write_samples(medmnist_dir: Path, out_dir: Path) -> list[Path]:
             writer.writeheader()
             writer.writerows(rows)
     return written
-
-
-if __name__ == "__main__":  # pragma: no cover - maintainer tool
-    for written_path in write_samples(Path(sys.argv[1]), Path(sys.argv[2])):
-        print(written_path)

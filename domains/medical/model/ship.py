@@ -2,17 +2,14 @@
 ``shared_models/medical/`` (card JSON + safetensors with its sha256).
 
 ``verticals train medical --task pneumonia --cv 5 --seed 0 --ship 0.3.0`` (the exact command is
-stored in the shipped model card; ``python -m verticals.domains.medical.model.ship`` does the
-same without the CLI).
+stored in the shipped model card).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 import tempfile
-from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -160,23 +157,3 @@ def ship_ood_profile(
         json.dumps(shipped.model_dump(mode="json"), indent=2) + "\n"
     )
     return shipped
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--task", required=True)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--version", required=True)
-    parser.add_argument("--cv", type=int, default=5)
-    parser.add_argument("--epochs", type=int)
-    parser.add_argument("--data", type=Path)
-    parser.add_argument("--cv-result", type=Path, help="reuse a saved CrossValidation JSON")
-    ns = parser.parse_args(argv)
-    shipped = ship(ns.task, ns.seed, ns.version, cv=ns.cv, epochs=ns.epochs, data=ns.data,
-                   cv_result=ns.cv_result)
-    print(json.dumps(shipped.card.metrics))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
