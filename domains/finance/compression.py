@@ -7,10 +7,15 @@ time order), by default on the shipped demo transactions.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from verticals.core.compression.trees import TreeCompressionTarget
 from verticals.domains.finance.config import MODEL_NAME
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 def finance_compression_target(
@@ -32,7 +37,7 @@ def finance_compression_target(
     rows = model.booster_rows(features)
     labels = frame[LABEL].to_numpy()
 
-    def metric(predict) -> tuple[float, str]:
+    def metric(predict: Callable[[np.ndarray], np.ndarray]) -> tuple[float, str]:
         return float(average_precision_score(labels, predict(rows))), "average_precision"
 
     return TreeCompressionTarget(

@@ -73,7 +73,9 @@ def naive_utc(value: datetime) -> datetime:
 
 
 class ScoringService:
-    def __init__(self, model: FraudModel, decision: DecisionConfig, serving: ServingConfig):
+    def __init__(
+        self, model: FraudModel, decision: DecisionConfig, serving: ServingConfig
+    ) -> None:
         self.model = model
         self.decision = decision
         self.serving = serving

@@ -72,7 +72,9 @@ def _lock(session: Session, table: Table, key: str, ids: list[str]) -> dict[str,
 class LockedStates:
     """Customer and terminal states of some transactions, locked; :meth:`write` saves them."""
 
-    def __init__(self, session: Session, customers: Iterable[str], terminals: Iterable[str]):
+    def __init__(
+        self, session: Session, customers: Iterable[str], terminals: Iterable[str]
+    ) -> None:
         self.session = session
         self.customers = _lock(session, CUSTOMERS, "customer_id", sorted(set(customers)))
         self.terminals = _lock(session, TERMINALS, "terminal_id", sorted(set(terminals)))

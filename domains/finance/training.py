@@ -145,7 +145,9 @@ def _public(result: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in result.items() if k != "boosters"}
 
 
-def _metrics(model: FraudModel, X: np.ndarray, y: np.ndarray, days: np.ndarray, cust: np.ndarray):
+def _metrics(
+    model: FraudModel, X: np.ndarray, y: np.ndarray, days: np.ndarray, cust: np.ndarray
+) -> dict[str, float]:
     p = model.predict(X)
     out = fraud_metrics(days, cust, y, p)
     out["brier"] = brier_score(y, p)
