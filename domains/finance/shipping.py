@@ -21,10 +21,8 @@ from verticals.core.registry import (
     register,
 )
 from verticals.domains.finance.config import MODEL_NAME
-from verticals.domains.finance.production import DOMAIN
+from verticals.domains.finance.production import DOMAIN, PROMOTION_METRIC
 from verticals.domains.finance.training import TrainingReport
-
-PROMOTION_METRIC = "average_precision"
 
 
 def new_version() -> str:
@@ -41,6 +39,13 @@ def model_card(
     if report.report:
         metrics.update({k: round(v, 6) for k, v in report.report.items()})
     metrics.update({f"validation_{k}": round(v, 6) for k, v in report.validation.items()})
+    for prefix, result in (("selection", report.selection), ("backtest", report.backtest)):
+        if not result:
+            continue
+        for key in ("mean", "std"):
+            metrics.update({f"{prefix}_{key}_{k}": round(v, 6) for k, v in result[key].items()})
+        for fold, values in result["folds"].items():
+            metrics.update({f"{prefix}_{fold}_{k}": round(v, 6) for k, v in values.items()})
     metrics.update({f"seconds_{k}": round(v, 1) for k, v in report.seconds.items()})
     names = report.model.meta.feature_names
     return ModelCard(
@@ -67,9 +72,12 @@ def model_card(
             f"shipped fit on {report.windows['shipped_train']}"
         ),
         evaluation_data=(
-            f"selection on {report.windows['validation']} (trained "
-            f"{report.windows['selection_train']}); metrics without prefix on the unseen "
-            f"{report.windows['report']} (trained {report.windows['report_train']}, 7-day gap)"
+            f"selection by the mean average precision over the folds "
+            f"{report.windows['selection_folds']} (metrics selection_*; calibration on "
+            f"{report.windows['validation']}: validation_*); metrics without prefix on the unseen "
+            f"{report.windows['report']} (trained {report.windows['report_train']}, label-delay "
+            "gap), never used for selection; backtest_* (if present): the selected recipe "
+            "re-fitted per calendar-month fold, reported only"
         ),
         metrics=metrics,
         reproduce_command=command,
