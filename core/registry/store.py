@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError as DBIntegrityError
 from sqlalchemy.orm import Session
 from verticals.core.db.models import ModelVersionRow
 from verticals.core.errors import Conflict, InvalidInput, NotFound
@@ -91,7 +92,10 @@ def register(
         extra=extra or {},
     )
     session.add(row)
-    session.flush()
+    try:
+        session.flush()
+    except DBIntegrityError:  # a concurrent registration won the unique constraint
+        raise Conflict(f"model {domain}/{name}:{version} is already registered") from None
     if stage == "production":
         return promote(session, domain=domain, name=name, version=version)
     row.stage = stage

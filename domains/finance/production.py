@@ -10,23 +10,13 @@ already registered (say, rolled back by an operator) is never promoted again her
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.orm import Session
-from verticals.core.config import get_settings
 from verticals.core.db import session_scope
-from verticals.core.errors import Conflict, IntegrityError, ModelUnavailable, NotFound
-from verticals.core.registry import (
-    ModelCard,
-    ModelVersion,
-    get_version,
-    production_version,
-    promote,
-    read_verified,
-    register,
-)
+from verticals.core.errors import ModelUnavailable
+from verticals.core.registry import ModelCard, ModelVersion, production_version, read_verified
+from verticals.core.registry.shipping import ensure_shipped, replaces_older_shipped
 from verticals.domains.finance.config import MODEL_NAME
 from verticals.domains.finance.model import FraudModel
 from verticals.shared_models.finance import CARD_FILE, MODEL_FILE
@@ -40,78 +30,39 @@ def shipped_card() -> dict[str, Any]:
     return json.loads(CARD_FILE.read_text())
 
 
-def _registered(session: Session, version: str) -> bool:
-    try:
-        get_version(session, DOMAIN, MODEL_NAME, version)
-    except NotFound:
-        return False
-    return True
-
-
 def _replaces(current: ModelVersion | None, card: ModelCard) -> bool:
-    """Whether the newly registered shipped ``card`` should take over production."""
-    if current is None:
+    """Whether the shipped ``card`` takes over production: over nothing or an older shipped
+    baseline, or when its unseen-window average precision is at least production's."""
+    if replaces_older_shipped(current, card):
         return True
-    if (current.extra or {}).get("source") == "shipped" and card.version > current.version:
-        return True
+    assert current is not None
     new = card.metrics.get(PROMOTION_METRIC, float("-inf"))
     return new >= current.metrics.get(PROMOTION_METRIC, float("-inf"))
 
 
 def ensure_production_model() -> str:
     """The production version, after registering the shipped baseline if it is new here."""
-    have_files = MODEL_FILE.is_file() and CARD_FILE.is_file()
-    shipped = shipped_card() if have_files else None
-    with session_scope() as session:
-        current = production_version(session, DOMAIN, MODEL_NAME)
-        if current is not None and (
-            shipped is None or _registered(session, shipped["card"]["version"])
-        ):
-            return current.version
-    if shipped is None:
-        raise ModelUnavailable("the shipped finance model is missing from shared_models/finance")
-    # read once and hashed as read: the bytes written below are the bytes checked
-    payload = read_verified(
-        MODEL_FILE, shipped["sha256"], what="the shipped finance model (its card's sha256)"
-    )
-    card = ModelCard.model_validate(shipped["card"])
-    settings = get_settings()
-    settings.ensure_home()
-    target = settings.artifacts_dir / DOMAIN / f"{MODEL_NAME}-{card.version}{MODEL_FILE.suffix}"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if not target.is_file() or target.read_bytes() != payload:
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-        tmp.write_bytes(payload)
-        os.replace(tmp, target)
-    try:
-        with session_scope() as session:
-            version = register(
-                session,
-                domain=DOMAIN,
-                name=MODEL_NAME,
-                version=card.version,
-                artifact_path=target,
-                metrics=card.metrics,
-                card=card,
-                stage="staging",
-                extra={"source": "shipped", "training": shipped.get("training", {})},
-            )
-            if version.sha256 != shipped["sha256"]:  # the target changed after our write
-                raise IntegrityError(
-                    "the registered finance model differs from the shipped one",
-                    {"path": str(target), "expected": shipped["sha256"], "actual": version.sha256},
-                )
-            current = production_version(session, DOMAIN, MODEL_NAME)
-            if _replaces(current, card):
-                return promote(session, domain=DOMAIN, name=MODEL_NAME, version=card.version).version
-            assert current is not None
-            return current.version
-    except Conflict:  # another process registered it first
+    if not (MODEL_FILE.is_file() and CARD_FILE.is_file()):
         with session_scope() as session:
             current = production_version(session, DOMAIN, MODEL_NAME)
         if current is None:
-            raise
+            raise ModelUnavailable("the shipped finance model is missing from shared_models/finance")
         return current.version
+    shipped = shipped_card()
+    version = ensure_shipped(
+        domain=DOMAIN,
+        name=MODEL_NAME,
+        card=ModelCard.model_validate(shipped["card"]),
+        sha256=shipped["sha256"],
+        # read once and hashed as read: the bytes registered are the bytes checked
+        payload=lambda: read_verified(
+            MODEL_FILE, shipped["sha256"], what="the shipped finance model (its card's sha256)"
+        ),
+        filename=MODEL_FILE.name,
+        extra={"training": shipped.get("training", {})},
+        replaces=_replaces,
+    )
+    return version.version
 
 
 def production_entry() -> ModelVersion:

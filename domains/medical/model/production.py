@@ -2,24 +2,20 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from sqlalchemy.orm import Session
-from verticals.core.config import get_settings
 from verticals.core.db import session_scope
-from verticals.core.errors import IntegrityError, ModelUnavailable
+from verticals.core.errors import ModelUnavailable
 from verticals.core.registry import (
     ModelVersion,
     derived_artifact,
     get_version,
     production_version,
-    promote,
     read_verified,
-    register,
     register_derived,
 )
-from verticals.core.registry.store import list_versions
+from verticals.core.registry.shipping import ensure_shipped
 from verticals.domains.medical.model.artifacts import (
     DOMAIN,
     ModelExtra,
@@ -34,46 +30,9 @@ from verticals.domains.medical.model.tasks import TASKS, get_task
 OOD_KIND = "ood-profile"
 
 
-def _register_shipped(session: Session, task: str) -> ModelVersion:
-    shipped, weights = shipped_model(task)
-    known = {v.version for v in list_versions(session, DOMAIN, task)}
-    if shipped.version in known:  # registered before, later archived: bring it back
-        return promote(session, domain=DOMAIN, name=task, version=shipped.version)
-    settings = get_settings()
-    settings.ensure_home()
-    target = settings.artifacts_dir / DOMAIN / task / shipped.version / "model.safetensors"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    # the bytes written are the bytes checked: a file swapped after the check is never copied
-    _write_atomic(target, _shipped_weights(shipped, weights))
-    version = register(
-        session,
-        domain=DOMAIN,
-        name=task,
-        version=shipped.version,
-        artifact_path=target,
-        metrics=shipped.card.metrics,
-        card=shipped.card,
-        stage="production",
-        extra=shipped.extra.to_json(),
-    )
-    if version.sha256 != shipped.sha256:  # the target changed between our write and its hash
-        raise IntegrityError(
-            f"registered weights of medical/{task} differ from the shipped ones",
-            {"path": str(target), "expected": shipped.sha256, "actual": version.sha256},
-        )
-    _register_shipped_profile(session, version)
-    return version
-
-
 def _shipped_weights(shipped: ShippedModel, weights: Path) -> bytes:
     """The shipped weights' bytes, hashed as read (the bytes returned are the bytes checked)."""
     return read_verified(weights, shipped.sha256, what=f"shipped weights of {shipped.task}")
-
-
-def _write_atomic(target: Path, payload: bytes) -> None:
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(payload)
-    os.replace(tmp, target)
 
 
 def _register_shipped_profile(session: Session, version: ModelVersion) -> None:
@@ -90,19 +49,27 @@ def _register_shipped_profile(session: Session, version: ModelVersion) -> None:
 
 
 def ensure_production_models() -> dict[str, str]:
-    """Register the shipped model of every task that has no production version.
+    """Register each task's shipped model if it is new here (promoted over nothing or an older
+    shipped baseline; a model trained here stays), with its OOD profile.
 
     Returns task → production version. Needs a migrated database; never reads ``../shared``.
     """
     versions: dict[str, str] = {}
-    with session_scope() as session:
-        for task in TASKS:
-            current = production_version(session, DOMAIN, task)
-            if current is None:
-                current = _register_shipped(session, task)
-            else:  # registered by an earlier release that shipped no OOD profile
-                _register_shipped_profile(session, current)
-            versions[task] = current.version
+    for task in TASKS:
+        shipped, weights = shipped_model(task)
+        current = ensure_shipped(
+            domain=DOMAIN,
+            name=task,
+            card=shipped.card,
+            sha256=shipped.sha256,
+            payload=lambda shipped=shipped, weights=weights: _shipped_weights(shipped, weights),
+            filename="model.safetensors",
+            extra=shipped.extra.to_json(),
+            after_register=_register_shipped_profile,
+        )
+        with session_scope() as session:  # registered by a release that shipped no OOD profile
+            _register_shipped_profile(session, current)
+        versions[task] = current.version
     return versions
 
 
