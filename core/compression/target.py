@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
+from verticals.core.registry.gate import MetricGate
 
 if TYPE_CHECKING:
     import torch
@@ -23,25 +24,6 @@ MetricFn = Callable[[PredictFn], tuple[float, str]]
 
 FineTuneFn = Callable[["torch.nn.Module", int], None]
 """Trains the module in place for ``steps`` optimiser steps on training data (after pruning)."""
-
-
-class MetricGate:
-    """What every compression target shares: its name, the metric's direction and the tolerance
-    that gates promotion of a variant."""
-
-    name: str
-    higher_is_better: bool
-    max_metric_drop: float
-
-    def _check_gate(self) -> None:
-        if "/" not in self.name:
-            raise ValueError(f"name must be '<domain>/<model>', got {self.name!r}")
-        if not 0 <= self.max_metric_drop < 1:
-            raise ValueError("max_metric_drop must be in [0, 1)")
-
-    def metric_drop(self, baseline: float, value: float) -> float:
-        """How much worse ``value`` is than ``baseline`` (positive = worse)."""
-        return baseline - value if self.higher_is_better else value - baseline
 
 
 @dataclass

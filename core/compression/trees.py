@@ -15,8 +15,9 @@ import numpy as np
 from pydantic import BaseModel
 from verticals.core.compression import measure
 from verticals.core.compression.report import CompressionReport, VariantReport
-from verticals.core.compression.target import MetricFn, MetricGate
+from verticals.core.compression.target import MetricFn
 from verticals.core.errors import IntegrityError
+from verticals.core.registry.gate import MetricGate
 
 if TYPE_CHECKING:
     import xgboost

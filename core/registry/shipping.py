@@ -1,4 +1,5 @@
-"""How a shipped baseline enters the registry, the same way for every domain.
+"""How a model enters the registry, the same way for every domain: a shipped baseline
+(:func:`ensure_shipped`) and a trained version (:func:`register_and_promote`).
 
 A release ships a model beside the code (``shared_models/<domain>/``) with its card and sha256.
 :func:`ensure_shipped` registers it once, from the bytes that were checked, and promotes it when
@@ -14,11 +15,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
 from sqlalchemy.orm import Session
 from verticals.core.config import get_settings
 from verticals.core.db import session_scope
 from verticals.core.errors import Conflict, IntegrityError, NotFound
 from verticals.core.registry.cards import ModelCard
+from verticals.core.registry.gate import MetricGate
 from verticals.core.registry.store import (
     ModelVersion,
     get_version,
@@ -119,3 +122,58 @@ def ensure_shipped(
         if current is None:
             raise
         return current
+
+
+class Promotion(BaseModel):
+    """What :func:`register_and_promote` did."""
+
+    version: ModelVersion
+    promoted: bool
+    production_before: str | None
+    metric: str
+    value: float | None
+    baseline: float | None
+
+
+def register_and_promote(
+    session: Session,
+    *,
+    domain: str,
+    name: str,
+    artifact_path: Path,
+    card: ModelCard,
+    metric: str,
+    gate: MetricGate,
+    extra: dict[str, Any] | None = None,
+    baseline: float | None = None,
+    promote_if_better: bool = True,
+) -> Promotion:
+    """Register a trained version (staging) and promote it when ``gate`` accepts its ``metric``
+    against production's: ``baseline`` when given (production measured afresh on the same
+    data), else production's registered figure. No production: it is promoted."""
+    current = production_version(session, domain, name)
+    if baseline is None and current is not None:
+        baseline = (current.metrics or {}).get(metric)
+    version = register(
+        session,
+        domain=domain,
+        name=name,
+        version=card.version,
+        artifact_path=artifact_path,
+        metrics=card.metrics,
+        card=card,
+        stage="staging",
+        extra=extra,
+    )
+    value = card.metrics.get(metric)
+    promoted = promote_if_better and (current is None or gate.accepts(baseline, value))
+    if promoted:
+        version = promote(session, domain=domain, name=name, version=card.version)
+    return Promotion(
+        version=version,
+        promoted=promoted,
+        production_before=current.version if current else None,
+        metric=metric,
+        value=value,
+        baseline=baseline,
+    )

@@ -12,14 +12,9 @@ import numpy as np
 import pandas as pd
 from verticals.core.config import get_settings
 from verticals.core.db import session_scope
-from verticals.core.registry import (
-    ModelCard,
-    TensorSpec,
-    file_sha256,
-    production_version,
-    promote,
-    register,
-)
+from verticals.core.registry import ModelCard, TensorSpec, file_sha256
+from verticals.core.registry.gate import PromotionGate
+from verticals.core.registry.shipping import register_and_promote
 from verticals.domains.finance.config import MODEL_NAME
 from verticals.domains.finance.production import DOMAIN, PROMOTION_METRIC
 from verticals.domains.finance.training import TrainingReport
@@ -119,28 +114,23 @@ def register_run(
     path = settings.artifacts_dir / DOMAIN / f"{MODEL_NAME}-{card.version}.ubj"
     report.model.save(path)
     with session_scope() as session:
-        current = production_version(session, DOMAIN, MODEL_NAME)
-        register(
+        outcome = register_and_promote(
             session,
             domain=DOMAIN,
             name=MODEL_NAME,
-            version=card.version,
             artifact_path=path,
-            metrics=card.metrics,
             card=card,
+            metric=PROMOTION_METRIC,
+            gate=PromotionGate(f"{DOMAIN}/{MODEL_NAME}"),
             extra={"summary": report.summary()},
+            promote_if_better=promote_if_better,
         )
-        new_score = card.metrics.get(PROMOTION_METRIC, float("-inf"))
-        old_score = current.metrics.get(PROMOTION_METRIC, float("-inf")) if current else None
-        promoted = promote_if_better and (old_score is None or new_score >= old_score)
-        if promoted:
-            promote(session, domain=DOMAIN, name=MODEL_NAME, version=card.version)
     return {
         "version": card.version,
         "artifact": str(path),
-        "promoted": promoted,
-        "production_before": current.version if current else None,
-        "production_metric_before": old_score,
+        "promoted": outcome.promoted,
+        "production_before": outcome.production_before,
+        "production_metric_before": outcome.baseline,
     }
 
 

@@ -9,7 +9,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 from verticals.core.config import get_settings
 from verticals.core.db import session_scope
-from verticals.core.registry import production_version, promote, register
+from verticals.core.registry import production_version
+from verticals.core.registry.gate import PromotionGate
+from verticals.core.registry.shipping import register_and_promote
 from verticals.domains.medical.model.artifacts import DOMAIN, ModelExtra
 from verticals.domains.medical.model.cards import build_card
 from verticals.domains.medical.model.data import ImageSet
@@ -62,25 +64,25 @@ def _register_then_promote(
     data_file: Path,
     *,
     extra: dict,
-    promote_it: bool,
+    metric: str,
+    baseline: float | None,
 ) -> TrainReport:
-    """Register the run (staging) with its OOD profile; promote it when ``promote_it``."""
-    version = register(
+    """Register the run (staging) with its OOD profile; promote it when the gate accepts its
+    ``metric`` against ``baseline`` (production's, measured afresh or registered)."""
+    outcome = register_and_promote(
         session,
         domain=DOMAIN,
         name=report.task,
-        version=report.version,
         artifact_path=target,
-        metrics=report.metrics,
-        card=card,
-        stage="staging",
+        card=card.model_copy(update={"version": report.version, "metrics": report.metrics}),
+        metric=metric,
+        gate=PromotionGate(f"{DOMAIN}/{report.task}"),
         extra=extra,
+        baseline=baseline,
     )
-    register_ood_profile(session, version, data_file)
-    if promote_it:
-        promote(session, domain=DOMAIN, name=report.task, version=report.version)
+    register_ood_profile(session, outcome.version, data_file)
     return report.model_copy(
-        update={"registered": True, "promoted": promote_it, "artifact": str(target)}
+        update={"registered": True, "promoted": outcome.promoted, "artifact": str(target)}
     )
 
 
@@ -128,7 +130,8 @@ def register_run(
                 **extra.to_json(),
                 "production_val_roc_auc": baseline if np.isfinite(baseline) else None,
             },
-            promote_it=report.metrics["val_roc_auc"] > baseline,
+            metric="val_roc_auc",
+            baseline=baseline if np.isfinite(baseline) else None,
         )
 
 
@@ -155,7 +158,6 @@ def register_cv_run(
         input_size=report.input_size,
         **card_texts(spec, report.metrics),
     )
-    new = report.metrics["cv_roc_auc_mean"]
     with session_scope() as session:
         current = production_version(session, DOMAIN, spec.name)
         baseline = (current.metrics or {}).get("cv_roc_auc_mean") if current else None
@@ -166,5 +168,6 @@ def register_cv_run(
             card,
             data_file,
             extra={**extra.to_json(), "production_cv_roc_auc_mean": baseline},
-            promote_it=baseline is None or new > baseline,
+            metric="cv_roc_auc_mean",
+            baseline=baseline,
         )

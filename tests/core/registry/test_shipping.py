@@ -116,3 +116,43 @@ def test_replicas_starting_together_register_it_once(db):
     assert not errors and results == ["7"] * 4
     with session_scope() as session:
         assert [v.version for v in list_versions(session, "d", "m")] == ["7"]
+
+
+def test_the_promotion_gate_takes_ties_and_refuses_worse_or_missing():
+    from verticals.core.registry.gate import PromotionGate
+
+    higher, lower = PromotionGate("d/m"), PromotionGate("d/m", higher_is_better=False)
+    assert higher.accepts(0.8, 0.8) and higher.accepts(0.8, 0.81) and not higher.accepts(0.8, 0.79)
+    assert lower.accepts(0.3, 0.2) and not lower.accepts(0.3, 0.31)
+    assert higher.accepts(None, 0.5) and not higher.accepts(0.5, None)
+    assert not higher.accepts(0.5, float("nan")) and higher.accepts(float("nan"), 0.5)
+    with pytest.raises(ValueError, match="<domain>/<model>"):
+        PromotionGate("no-slash")
+
+
+def test_register_and_promote_by_the_gate(db, tmp_path):
+    from verticals.core.registry.gate import PromotionGate
+    from verticals.core.registry.shipping import register_and_promote
+
+    def run(version: str, auc: float, baseline: float | None = None) -> bool:
+        path = tmp_path / f"{version}.json"
+        path.write_text(version)
+        with session_scope() as session:
+            return register_and_promote(
+                session,
+                domain="d",
+                name="m",
+                artifact_path=path,
+                card=ModelCard(name="m", version=version, metrics={"auc": auc}),
+                metric="auc",
+                gate=PromotionGate("d/m"),
+                baseline=baseline,
+            ).promoted
+
+    assert run("1", 0.80)  # nothing in production
+    assert run("2", 0.80)  # a tie goes to the newer
+    assert not run("3", 0.79)  # worse than production's registered 0.80
+    assert run("4", 0.70, baseline=0.65)  # production measured afresh on the same data
+    with session_scope() as session:
+        stages = {v.version: v.stage for v in list_versions(session, "d", "m")}
+    assert stages == {"1": "archived", "2": "archived", "3": "staging", "4": "production"}
