@@ -112,15 +112,16 @@ class EchoService:
 
     def train(self, data_file: Path, version: str) -> tuple[str, dict[str, float], bool]:
         """Fit on ``data_file`` less a held-out validation split, register the model, promote
-        it when its validation accuracy reaches the setting. (version, metrics, promoted)."""
+        it when its validation accuracy reaches the setting and is at least production's.
+        (version, metrics, promoted)."""
         fitted_on, held_out = data.split(data.load_rows(data_file))
         if not held_out:
             raise ValueError("the data file is too small to hold out validation rows")
         model = train.fit(fitted_on)
         metrics = {f"val_{k}": v for k, v in evaluate.metrics(model, held_out).items()}
-        promote = metrics["val_accuracy"] >= get_settings().min_val_accuracy
+        passes = metrics["val_accuracy"] >= get_settings().min_val_accuracy
         with session_scope() as session:
-            shipping.register_trained(session, model, version, metrics, promote)
-        if promote:
+            promoted = shipping.register_trained(session, model, version, metrics, passes).promoted
+        if promoted:
             self._model, self._version = model, version
-        return version, metrics, promote
+        return version, metrics, promoted

@@ -5,21 +5,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy.exc import IntegrityError as DatabaseIntegrityError
 from sqlalchemy.orm import Session
 from verticals.core.config import get_settings as core_settings
-from verticals.core.db import session_scope
 from verticals.core.errors import ModelUnavailable
 from verticals.core.registry import (
     ModelCard,
     ModelVersion,
     TensorSpec,
-    get_version,
-    list_versions,
     production_version,
     read_verified,
-    register,
 )
+from verticals.core.registry import shipping as core_shipping
+from verticals.core.registry.gate import PromotionGate
+from verticals.core.registry.shipping import Promotion, register_and_promote
 
 from verticals_echo import NAME
 from verticals_echo.model.inference import LinearModel
@@ -27,7 +25,9 @@ from verticals_echo.model.inference import LinearModel
 MODEL_NAME = "linear"
 SHIPPED = Path(__file__).parent / "linear.json"
 SHIPPED_VERSION = "1"
-SHIPPED_METRICS = {"accuracy": 1.0}  # on the validation rows of sample.json
+SHIPPED_SHA256 = "bfa77508ba990b8d091ad2032bf11e16c69a1a1676a2985a0c7c2b1b8aa2a549"  # linear.json
+SHIPPED_METRICS = {"val_accuracy": 1.0}  # on the validation rows of sample.json
+PROMOTION_METRIC = "val_accuracy"
 
 
 def card(metrics: dict[str, float]) -> ModelCard:
@@ -45,49 +45,38 @@ def card(metrics: dict[str, float]) -> ModelCard:
 
 
 def ensure_shipped() -> str:
-    """The production version, registering the shipped model when none is registered yet.
-    Safe when two replicas start at once: the loser of the race reads the winner's row."""
-    with session_scope() as session:
-        current = production_version(session, NAME, MODEL_NAME)
-        if current is not None:
-            return current.version
-        if list_versions(session, NAME, MODEL_NAME):  # an operator archived them: respect it
-            raise ModelUnavailable(f"no production model for {NAME}/{MODEL_NAME}")
-    try:
-        with session_scope() as session:
-            return register(
-                session,
-                domain=NAME,
-                name=MODEL_NAME,
-                version=SHIPPED_VERSION,
-                artifact_path=SHIPPED,
-                metrics=SHIPPED_METRICS,
-                card=card(SHIPPED_METRICS),
-                stage="production",
-            ).version
-    except DatabaseIntegrityError:
-        with session_scope() as session:
-            return get_version(session, NAME, MODEL_NAME, SHIPPED_VERSION).version
+    """The production version, registering the shipped model if it is new here (core's
+    ensure_shipped: the checked bytes, registered once, safe when replicas start together)."""
+    return core_shipping.ensure_shipped(
+        domain=NAME,
+        name=MODEL_NAME,
+        card=card(SHIPPED_METRICS).model_copy(update={"version": SHIPPED_VERSION}),
+        sha256=SHIPPED_SHA256,
+        payload=lambda: read_verified(SHIPPED, SHIPPED_SHA256, what="the shipped model"),
+        filename=SHIPPED.name,
+        extra={},
+    ).version
 
 
 def register_trained(
     session: Session, model: LinearModel, version: str, metrics: dict[str, float], promote: bool
-) -> ModelVersion:
-    """Write the trained model to the home folder's artifacts and register it (sha256 computed
-    by the registry)."""
+) -> Promotion:
+    """Write the trained model to the home folder's artifacts, register it (sha256 computed by
+    the registry) and, when ``promote`` (it passed the domain's bar), promote it if it is at
+    least as good as production (core's promotion gate)."""
     folder = core_settings().artifacts_dir / NAME
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{MODEL_NAME}-{version}.json"
     path.write_bytes(model.to_bytes())
-    return register(
+    return register_and_promote(
         session,
         domain=NAME,
         name=MODEL_NAME,
-        version=version,
         artifact_path=path,
-        metrics=metrics,
-        card=card(metrics),
-        stage="production" if promote else "staging",
+        card=card(metrics).model_copy(update={"version": version}),
+        metric=PROMOTION_METRIC,
+        gate=PromotionGate(f"{NAME}/{MODEL_NAME}"),
+        promote_if_better=promote,
     )
 
 
