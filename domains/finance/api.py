@@ -22,7 +22,7 @@ from verticals.core.errors import (
 )
 from verticals.core.serving.deps import CurrentPrincipal, audit_context, require_scope
 from verticals.domains.finance import service
-from verticals.domains.finance.data import read_table
+from verticals.domains.finance.model.data import read_table
 from verticals.domains.finance.runtime import Runtime
 from verticals.domains.finance.schemas import (
     BatchIn,

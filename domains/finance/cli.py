@@ -95,10 +95,10 @@ def train(
     """Select by the mean over the validation windows before the unseen one (rolling backtest),
     report the unseen window, fit on all data; register the model and promote it when its
     unseen-window average precision beats production's."""
-    from verticals.domains.finance.data import load_transactions
-    from verticals.domains.finance.shipping import model_card, new_version, register_run, ship
-    from verticals.domains.finance.training import Protocol, default_grid, quick_grid
-    from verticals.domains.finance.training import train as run_training
+    from verticals.domains.finance.model.data import load_transactions
+    from verticals.domains.finance.model.shipping import model_card, new_version, register_run, ship
+    from verticals.domains.finance.model.training import Protocol, default_grid, quick_grid
+    from verticals.domains.finance.model.training import train as run_training
 
     if grid not in ("default", "quick"):
         raise typer.BadParameter("--grid must be 'default' or 'quick'", param_hint="--grid")
@@ -138,7 +138,7 @@ def train(
 
 
 def _months(text: str) -> list[str]:
-    from verticals.domains.finance.backtest import month_window
+    from verticals.domains.finance.model.backtest import month_window
 
     months = [m.strip() for m in text.split(",") if m.strip()]
     if not months:
@@ -166,8 +166,8 @@ def backtest(
     months before M (up to --gap-days before it: the label delay) and validate on M; per-fold and
     mean AP, ROC AUC and card precision@100, the candidate with the best mean first. Nothing is
     registered. Keep the month you report as unseen out of --folds when you select with this."""
-    from verticals.domains.finance.data import load_transactions
-    from verticals.domains.finance.training import (
+    from verticals.domains.finance.model.data import load_transactions
+    from verticals.domains.finance.model.training import (
         Protocol,
         backtest_frame,
         default_grid,
@@ -217,9 +217,12 @@ def evaluate(
 ) -> None:
     """Evaluate the production model: features over the whole file in time order (labels used
     only after the delay), metrics over rows at or after --from."""
-    from verticals.domains.finance.data import load_transactions
-    from verticals.domains.finance.evaluation import evaluate_frame
-    from verticals.domains.finance.production import ensure_production_model, load_production_model
+    from verticals.domains.finance.model.data import load_transactions
+    from verticals.domains.finance.model.evaluation import evaluate_frame
+    from verticals.domains.finance.model.production import (
+        ensure_production_model,
+        load_production_model,
+    )
 
     _prepare()
     ensure_production_model()
@@ -241,9 +244,12 @@ def score(
     out: Annotated[Path, typer.Option("--out", help="output .csv or .parquet")],
 ) -> None:
     """Score every row of a raw file with the production model (progress bar)."""
-    from verticals.domains.finance.data import load_transactions
-    from verticals.domains.finance.evaluation import score_frame
-    from verticals.domains.finance.production import ensure_production_model, load_production_model
+    from verticals.domains.finance.model.data import load_transactions
+    from verticals.domains.finance.model.evaluation import score_frame
+    from verticals.domains.finance.model.production import (
+        ensure_production_model,
+        load_production_model,
+    )
 
     if out.suffix.lower() not in (".csv", ".parquet"):
         raise typer.BadParameter("--out must end in .csv or .parquet", param_hint="--out")

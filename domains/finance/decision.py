@@ -6,9 +6,9 @@ import math
 import re
 
 import numpy as np
-from verticals.domains.finance.config import DecisionConfig
-from verticals.domains.finance.features import LARGE_RATIO
+from verticals.domains.finance.model.features import LARGE_RATIO
 from verticals.domains.finance.schemas import Decision, Reason
+from verticals.domains.finance.settings import DecisionConfig
 
 
 def expected_costs(p: float, amount: float, cfg: DecisionConfig) -> dict[Decision, float]:

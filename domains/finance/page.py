@@ -27,7 +27,10 @@ def _cached_card() -> dict[str, Any]:
 
     @st.cache_data(ttl=60, show_spinner=False)
     def load() -> dict[str, Any]:
-        from verticals.domains.finance.production import ensure_production_model, production_entry
+        from verticals.domains.finance.model.production import (
+            ensure_production_model,
+            production_entry,
+        )
 
         ensure_production_model()
         entry = production_entry()
@@ -46,7 +49,7 @@ def _cached_whatif() -> tuple[pd.DataFrame, pd.DataFrame]:
 
     @st.cache_data(show_spinner="loading validation scores")
     def load() -> tuple[pd.DataFrame, pd.DataFrame]:
-        from verticals.domains.finance.whatif import pr_curve
+        from verticals.domains.finance.model.whatif import pr_curve
         from verticals.shared_models.finance import WHATIF_FILE
 
         scores = pd.read_parquet(WHATIF_FILE)
@@ -147,8 +150,8 @@ def render_model() -> None:
 
 def render_whatif() -> None:
     import matplotlib.pyplot as plt
-    from verticals.domains.finance.config import decision_config
-    from verticals.domains.finance.whatif import at_threshold
+    from verticals.domains.finance.model.whatif import at_threshold
+    from verticals.domains.finance.settings import decision_config
 
     st = _st()
     scores, curve = _cached_whatif()

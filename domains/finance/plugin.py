@@ -43,14 +43,14 @@ class FinanceDomain(Domain):
         return build_router(self.runtime)
 
     def ensure_production_model(self) -> str:
-        from verticals.domains.finance.production import ensure_production_model
+        from verticals.domains.finance.model.production import ensure_production_model
 
         return ensure_production_model()
 
     def setup(self) -> None:
-        from verticals.domains.finance.config import serving_config
-        from verticals.domains.finance.production import load_production_model
+        from verticals.domains.finance.model.production import load_production_model
         from verticals.domains.finance.runtime import Runtime
+        from verticals.domains.finance.settings import serving_config
 
         with self._lock:
             if self._runtime is None:
@@ -77,8 +77,8 @@ class FinanceDomain(Domain):
     # ------------------------------------------------------------ offline
     def evaluate(self, data_file: Path, **options: Any) -> dict[str, float]:
         """Options: ``since`` (date/datetime/ISO string): metrics over rows at or after it."""
-        from verticals.domains.finance.evaluation import evaluate_file
-        from verticals.domains.finance.production import load_production_model
+        from verticals.domains.finance.model.evaluation import evaluate_file
+        from verticals.domains.finance.model.production import load_production_model
 
         since = options.get("since")
         if isinstance(since, str):
@@ -120,7 +120,7 @@ class FinanceDomain(Domain):
     def compression_target(
         self, model_name: str, data_file: Path | None, split: str
     ) -> TreeCompressionTarget | None:
-        from verticals.domains.finance.compression import finance_compression_target
+        from verticals.domains.finance.model.compression import finance_compression_target
 
         self.ensure_production_model()
         return finance_compression_target(model_name, data_file, split, self.demo_data())

@@ -29,10 +29,9 @@ from verticals.core.audit import (
 from verticals.core.auth import Principal
 from verticals.core.db import session_scope
 from verticals.core.errors import Conflict, NotFound, VerticalsError
-from verticals.domains.finance.config import MODEL_NAME, DecisionConfig, ServingConfig
 from verticals.domains.finance.decision import decide, top_reasons
-from verticals.domains.finance.features import apply_label, epoch_seconds, observe
-from verticals.domains.finance.model import FraudModel
+from verticals.domains.finance.model.features import apply_label, epoch_seconds, observe
+from verticals.domains.finance.model.fraud_model import FraudModel
 from verticals.domains.finance.schemas import (
     LabelIn,
     LabelOut,
@@ -41,6 +40,7 @@ from verticals.domains.finance.schemas import (
     TransactionIn,
     TransactionOut,
 )
+from verticals.domains.finance.settings import MODEL_NAME, DecisionConfig, ServingConfig
 from verticals.domains.finance.state import CHUNK, LockedStates
 from verticals.domains.finance.tables import LabelRow, ReviewItemRow, TransactionRow
 

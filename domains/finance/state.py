@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Table, bindparam, update
 from sqlalchemy.orm import Session
 from verticals.core.db.base import utcnow
-from verticals.domains.finance.features import Buckets, state_from_json, state_to_json
+from verticals.domains.finance.model.features import Buckets, state_from_json, state_to_json
 from verticals.domains.finance.tables import CustomerStateRow, TerminalStateRow
 
 CHUNK = 2000  # ids per IN (..) query: stays under SQLite's bound-parameter limit

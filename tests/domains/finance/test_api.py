@@ -171,7 +171,7 @@ def test_label_review_queue_and_get(client, score_key, review_key, auth, make_tx
 
 def test_each_recorded_score_counts_in_the_prediction_metrics(client, score_key, auth, make_tx):
     from prometheus_client import REGISTRY
-    from verticals.domains.finance.config import MODEL_NAME
+    from verticals.domains.finance.settings import MODEL_NAME
 
     first = client.post(SCORE, json=make_tx(900), headers=auth(score_key)).json()
     labels = {"domain": "finance", "model": MODEL_NAME, "version": first["model_version"]}

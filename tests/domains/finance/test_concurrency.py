@@ -45,13 +45,13 @@ def test_concurrent_scores_for_one_customer_and_terminal(client, score_key, auth
 def test_two_replicas_scoring_the_same_card_in_parallel(db, make_tx) -> None:
     """Two services (as two API replicas would) write the same customer's state at once."""
     from verticals.core.audit import AuditContext
-    from verticals.domains.finance.config import DecisionConfig, ServingConfig
-    from verticals.domains.finance.production import (
+    from verticals.domains.finance.model.production import (
         ensure_production_model,
         load_production_model,
     )
     from verticals.domains.finance.schemas import TransactionIn
     from verticals.domains.finance.service import ScoreRequest, ScoringService
+    from verticals.domains.finance.settings import DecisionConfig, ServingConfig
 
     ensure_production_model()
     replicas = [

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from verticals.domains.finance.config import FeatureConfig
 from verticals.domains.finance.decision import phrase
-from verticals.domains.finance.features import feature_names
+from verticals.domains.finance.model.features import feature_names
+from verticals.domains.finance.settings import FeatureConfig
 
 NAMES = feature_names(FeatureConfig())
 

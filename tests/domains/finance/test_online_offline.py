@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import select
 from verticals.core.db import session_scope
-from verticals.domains.finance.config import FeatureConfig
-from verticals.domains.finance.data import frame_features, validate_frame
+from verticals.domains.finance.model.data import frame_features, validate_frame
+from verticals.domains.finance.settings import FeatureConfig
 from verticals.domains.finance.tables import TransactionRow
 
 
@@ -58,7 +58,7 @@ def test_replay_through_api_matches_offline_features(client, make_key, auth) -> 
     np.testing.assert_array_equal(online, offline)
     # the delayed terminal/customer label features were exercised, not all zero
     names = __import__(
-        "verticals.domains.finance.features", fromlist=["feature_names"]
+        "verticals.domains.finance.model.features", fromlist=["feature_names"]
     ).feature_names(FeatureConfig())
     for name in ("term_risk_30d", "cust_known_frauds", "cust_frauds_14d", "cust_large_7d"):
         assert offline[:, names.index(name)].max() > 0, name

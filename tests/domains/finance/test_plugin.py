@@ -20,7 +20,7 @@ def test_plugin_is_discovered_through_its_entry_point(plugins) -> None:
 def test_shipped_model_registers_once_and_loads_checked(db, plugins) -> None:
     from verticals.core.db import session_scope
     from verticals.core.registry import list_versions
-    from verticals.domains.finance.production import load_production_model, shipped_card
+    from verticals.domains.finance.model.production import load_production_model, shipped_card
 
     domain = plugins.get("finance")
     version = domain.ensure_production_model()
@@ -42,7 +42,7 @@ def test_shipped_model_registers_once_and_loads_checked(db, plugins) -> None:
 def test_tampered_artifact_is_refused(db, plugins) -> None:
     from pathlib import Path
 
-    from verticals.domains.finance.production import load_production_model, production_entry
+    from verticals.domains.finance.model.production import load_production_model, production_entry
 
     plugins.get("finance").ensure_production_model()
     path = Path(production_entry().artifact_path)

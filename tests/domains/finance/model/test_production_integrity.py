@@ -8,9 +8,9 @@ from pathlib import Path
 
 from verticals.core.db import session_scope
 from verticals.core.registry import list_versions
-from verticals.domains.finance import production
-from verticals.domains.finance.config import MODEL_NAME
-from verticals.domains.finance.model import FraudModel
+from verticals.domains.finance.model import production
+from verticals.domains.finance.model.fraud_model import FraudModel
+from verticals.domains.finance.settings import MODEL_NAME
 
 
 def _other_model(genuine: Path, out: Path) -> bytes:

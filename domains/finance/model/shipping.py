@@ -15,9 +15,9 @@ from verticals.core.db import session_scope
 from verticals.core.registry import ModelCard, TensorSpec, file_sha256
 from verticals.core.registry.gate import PromotionGate
 from verticals.core.registry.shipping import register_and_promote
-from verticals.domains.finance.config import MODEL_NAME
-from verticals.domains.finance.production import DOMAIN, PROMOTION_METRIC
-from verticals.domains.finance.training import TrainingReport
+from verticals.domains.finance.model.production import DOMAIN, PROMOTION_METRIC
+from verticals.domains.finance.model.training import TrainingReport
+from verticals.domains.finance.settings import MODEL_NAME
 
 
 def new_version() -> str:

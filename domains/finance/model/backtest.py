@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from verticals.core.training.xgb import XGBParams, train_booster
-from verticals.domains.finance.features import SECONDS_PER_DAY
-from verticals.domains.finance.metrics import fraud_metrics
+from verticals.domains.finance.model.features import SECONDS_PER_DAY
+from verticals.domains.finance.model.metrics import fraud_metrics
 
 Log = Callable[[str], None]
 ROUND_STEP = 25

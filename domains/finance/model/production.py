@@ -17,8 +17,8 @@ from verticals.core.db import session_scope
 from verticals.core.errors import ModelUnavailable
 from verticals.core.registry import ModelCard, ModelVersion, production_version, read_verified
 from verticals.core.registry.shipping import ensure_shipped, replaces_older_shipped
-from verticals.domains.finance.config import MODEL_NAME
-from verticals.domains.finance.model import FraudModel
+from verticals.domains.finance.model.fraud_model import FraudModel
+from verticals.domains.finance.settings import MODEL_NAME
 from verticals.shared_models.finance import CARD_FILE, MODEL_FILE
 
 DOMAIN = "finance"

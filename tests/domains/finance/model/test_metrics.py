@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from verticals.domains.finance.metrics import card_precision_at_k, fraud_metrics
+from verticals.domains.finance.model.metrics import card_precision_at_k, fraud_metrics
 
 
 def test_card_precision_groups_cards_per_day_and_drops_caught_cards() -> None:

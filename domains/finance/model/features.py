@@ -39,7 +39,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 
 import numpy as np
-from verticals.domains.finance.config import FeatureConfig
+from verticals.domains.finance.settings import FeatureConfig
 
 SECONDS_PER_DAY = 86_400
 LARGE_RATIO = 3.0  # "unusually large": at least this many times the card's 30-day mean amount

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from verticals.core.compression.trees import TreeCompressionTarget
-from verticals.domains.finance.config import MODEL_NAME
+from verticals.domains.finance.settings import MODEL_NAME
 
 if TYPE_CHECKING:
     import numpy as np
@@ -22,8 +22,8 @@ def finance_compression_target(
     model_name: str, data_file: Path | None, split: str, demo_file: Path
 ) -> TreeCompressionTarget | None:
     from sklearn.metrics import average_precision_score
-    from verticals.domains.finance.data import LABEL, frame_features, load_transactions
-    from verticals.domains.finance.production import load_production_model
+    from verticals.domains.finance.model.data import LABEL, frame_features, load_transactions
+    from verticals.domains.finance.model.production import load_production_model
 
     if model_name != MODEL_NAME:
         return None

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from verticals.core.errors import InvalidInput, UnsupportedMediaType
-from verticals.domains.finance.config import FeatureConfig
-from verticals.domains.finance.features import compute_features
+from verticals.domains.finance.model.features import compute_features
+from verticals.domains.finance.settings import FeatureConfig
 
 REQUIRED = ("TRANSACTION_ID", "TX_DATETIME", "CUSTOMER_ID", "TERMINAL_ID", "TX_AMOUNT")
 LABEL = "TX_FRAUD"

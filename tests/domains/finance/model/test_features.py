@@ -4,8 +4,7 @@ import math
 from datetime import datetime, timedelta, timezone
 
 import numpy as np
-from verticals.domains.finance.config import FeatureConfig
-from verticals.domains.finance.features import (
+from verticals.domains.finance.model.features import (
     apply_label,
     apply_transaction,
     compute_features,
@@ -18,6 +17,7 @@ from verticals.domains.finance.features import (
     state_to_json,
     transaction_features,
 )
+from verticals.domains.finance.settings import FeatureConfig
 
 CFG = FeatureConfig(windows_days=(1, 7, 30), label_delay_days=7)
 NAMES = feature_names(CFG)

@@ -9,10 +9,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from verticals.core.errors import InvalidInput
-from verticals.domains.finance.data import LABEL, frame_features, load_transactions, timestamps
-from verticals.domains.finance.features import SECONDS_PER_DAY
-from verticals.domains.finance.metrics import fraud_metrics
-from verticals.domains.finance.model import FraudModel
+from verticals.domains.finance.model.data import (
+    LABEL,
+    frame_features,
+    load_transactions,
+    timestamps,
+)
+from verticals.domains.finance.model.features import SECONDS_PER_DAY
+from verticals.domains.finance.model.fraud_model import FraudModel
+from verticals.domains.finance.model.metrics import fraud_metrics
 
 Progress = Callable[[int], None]
 METRIC_KEYS = (

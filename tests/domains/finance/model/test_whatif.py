@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from verticals.domains.finance.config import DecisionConfig
-from verticals.domains.finance.whatif import at_threshold, pr_curve
+from verticals.domains.finance.model.whatif import at_threshold, pr_curve
+from verticals.domains.finance.settings import DecisionConfig
 
 
 def scores() -> pd.DataFrame:

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
-from verticals.domains.finance.backtest import month_window
+from verticals.domains.finance.model.backtest import month_window
 
 
 def _cli():

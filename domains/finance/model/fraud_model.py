@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, Field
 from verticals.core.training.xgb import load_booster, save_booster
-from verticals.domains.finance.config import FeatureConfig
-from verticals.domains.finance.features import feature_names
+from verticals.domains.finance.model.features import feature_names
+from verticals.domains.finance.settings import FeatureConfig
 
 META_KEY = "verticals_finance"
 

@@ -8,7 +8,7 @@ import pytest
 
 @pytest.fixture
 def model(db):
-    from verticals.domains.finance.production import (
+    from verticals.domains.finance.model.production import (
         ensure_production_model,
         load_model,
         production_entry,
@@ -46,8 +46,8 @@ def test_feature_rows_of_the_wrong_width_are_refused(model) -> None:
 
 
 def test_scoring_predicts_on_one_thread_unless_configured(db, monkeypatch) -> None:
-    from verticals.domains.finance.config import ServingConfig, serving_config
     from verticals.domains.finance.plugin import FinanceDomain
+    from verticals.domains.finance.settings import ServingConfig, serving_config
 
     assert ServingConfig().predict_threads == 1
     monkeypatch.setenv("VERTICALS_FINANCE_PREDICT_THREADS", "0")

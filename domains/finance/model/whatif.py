@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel
-from verticals.domains.finance.config import DecisionConfig
+from verticals.domains.finance.settings import DecisionConfig
 
 
 class WhatIf(BaseModel):

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, Field
 from verticals.core.training.xgb import XGBParams, train_booster
-from verticals.domains.finance.backtest import (
+from verticals.domains.finance.model.backtest import (
     Fold,
     day_str,
     log_result,
@@ -34,16 +34,16 @@ from verticals.domains.finance.backtest import (
     month_window,
     run_folds,
 )
-from verticals.domains.finance.config import FeatureConfig
-from verticals.domains.finance.data import LABEL, frame_features, timestamps
-from verticals.domains.finance.features import (
+from verticals.domains.finance.model.data import LABEL, frame_features, timestamps
+from verticals.domains.finance.model.features import (
     SECONDS_PER_DAY,
     feature_names,
     handbook_feature_names,
     previous_feature_names,
 )
-from verticals.domains.finance.metrics import brier_score, fraud_metrics
-from verticals.domains.finance.model import FraudModel, ModelMeta, fit_platt
+from verticals.domains.finance.model.fraud_model import FraudModel, ModelMeta, fit_platt
+from verticals.domains.finance.model.metrics import brier_score, fraud_metrics
+from verticals.domains.finance.settings import FeatureConfig
 
 Log = Callable[[str], None]
 

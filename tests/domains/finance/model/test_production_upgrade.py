@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 from verticals.core.db import session_scope
 from verticals.core.registry import ModelCard, list_versions, register
-from verticals.domains.finance import production
-from verticals.domains.finance.config import MODEL_NAME, FeatureConfig
-from verticals.domains.finance.features import feature_names, previous_feature_names
-from verticals.domains.finance.model import FraudModel, ModelMeta
+from verticals.domains.finance.model import production
+from verticals.domains.finance.model.features import feature_names, previous_feature_names
+from verticals.domains.finance.model.fraud_model import FraudModel, ModelMeta
+from verticals.domains.finance.settings import MODEL_NAME, FeatureConfig
 
 
 def _old_model(path: Path) -> FraudModel:
