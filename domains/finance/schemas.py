@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -30,6 +30,10 @@ class TransactionIn(BaseModel):
     @field_validator("tx_datetime")
     @classmethod
     def _plausible(cls, value: datetime) -> datetime:
+        """Stored and featurised as naive UTC (the handbook's clock): an offset is applied here,
+        once, at the boundary."""
+        if value.tzinfo is not None:
+            value = value.astimezone(UTC).replace(tzinfo=None)
         if not MIN_YEAR <= value.year <= MAX_YEAR:
             raise ValueError(f"tx_datetime must lie between {MIN_YEAR} and {MAX_YEAR}")
         return value

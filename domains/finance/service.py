@@ -66,12 +66,6 @@ class ScoreRequest:
         return cls(tx=tx, ctx=ctx, digest=input_sha256(tx.model_dump(mode="json")))
 
 
-def naive_utc(value: datetime) -> datetime:
-    if value.tzinfo is not None:
-        return value.astimezone(UTC).replace(tzinfo=None)
-    return value
-
-
 class ScoringService:
     def __init__(
         self, model: FraudModel, decision: DecisionConfig, serving: ServingConfig
@@ -210,7 +204,7 @@ class ScoringService:
         inserts.append(
             {
                 "transaction_id": tx.transaction_id,
-                "tx_datetime": naive_utc(tx.tx_datetime),
+                "tx_datetime": tx.tx_datetime,
                 "ts": epoch_seconds(tx.tx_datetime),
                 "customer_id": tx.customer_id,
                 "terminal_id": tx.terminal_id,

@@ -19,6 +19,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 from verticals.core.db.base import Base, utcnow
+from verticals.core.db.types import UtcDateTime
 
 
 class CustomerStateRow(Base):
@@ -28,7 +29,7 @@ class CustomerStateRow(Base):
 
     customer_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     buckets: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
 
 
 class TerminalStateRow(Base):
@@ -36,7 +37,7 @@ class TerminalStateRow(Base):
 
     terminal_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     buckets: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
 
 
 class TransactionRow(Base):
@@ -61,7 +62,7 @@ class TransactionRow(Base):
     features: Mapped[list[float | None]] = mapped_column(JSON)
     response: Mapped[dict[str, Any]] = mapped_column(JSON)
     label: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
 
 
 class LabelRow(Base):
@@ -77,7 +78,7 @@ class LabelRow(Base):
     analyst: Mapped[str | None] = mapped_column(String(100), nullable=True)
     note: Mapped[str | None] = mapped_column(Text, nullable=True)
     api_key_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
 
 
 class ReviewItemRow(Base):
@@ -91,5 +92,5 @@ class ReviewItemRow(Base):
     )
     risk: Mapped[float] = mapped_column(Float)
     status: Mapped[str] = mapped_column(String(16), default="pending")
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)

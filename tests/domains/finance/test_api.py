@@ -179,3 +179,11 @@ def test_each_recorded_score_counts_in_the_prediction_metrics(client, score_key,
     batch = {"transactions": [make_tx(901), make_tx(902), make_tx(903)]}
     assert client.post(BATCH, json=batch, headers=auth(score_key)).status_code == 200
     assert REGISTRY.get_sample_value("verticals_predictions_total", labels) == before + 3
+
+
+def test_an_offset_is_applied_once_at_the_boundary(client, score_key, auth, make_tx):
+    """14:00+02:00 is the same moment as 12:00 UTC: stored, featurised and returned as such."""
+    sent = make_tx(950, tx_datetime="2018-09-01T14:00:00+02:00")
+    assert client.post(SCORE, json=sent, headers=auth(score_key)).status_code == 200
+    got = client.get("/v1/finance/transactions/t950", headers=auth(score_key)).json()
+    assert got["tx_datetime"].startswith("2018-09-01T12:00:00")
