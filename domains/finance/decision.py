@@ -32,59 +32,55 @@ def _days(n: int) -> str:
     return "day" if n == 1 else f"{n} days"
 
 
+# One plain-language template per feature stem. Fields: {v} the value, {days} the window as
+# words ("day", "7 days"), {n} the window in days, {delay} the label delay, {delay1} delay + 1.
+_PHRASES: dict[str, str] = {
+    "amount": "amount of {v:,.2f}",
+    "cust_n": "card used {v:.0f} times in the last {days}",
+    "cust_avg_amount": "card's mean amount over the last {days} is {v:,.2f}",
+    "cust_amount_ratio": "amount is {v:.1f}x the card's usual spending",
+    "cust_known_frauds": "card had {v:.0f} confirmed frauds (labels older than {delay} days)",
+    "term_n": "terminal had {v:.0f} transactions in its labelled {n}-day window",
+    "term_risk": "{v:.0%} of the terminal's labelled transactions over {days} were fraud",
+    "term_n_recent": "terminal had {v:.0f} transactions in the last {delay1} days",
+    "cust_frauds": "card had {v:.0f} confirmed frauds in a {n}-day window "
+    "(labels older than {delay} days)",
+    "cust_amount_z": "amount is {v:+.1f} standard deviations from the card's usual amount",
+    "cust_amount_max_ratio": "amount is {v:.1f}x the card's largest in the last 30 days",
+    "cust_hours_since_prev": "{v:.1f} hours since the card's previous transaction",
+    "term_amount_ratio": "amount is {v:.1f}x the terminal's usual amount",
+    "cust_large": "card made {v:.0f} unusually large transactions ("
+    + f"{LARGE_RATIO:g}"
+    + "x its usual amount or more) in the last {days}",
+}
+# When the value is missing (no history to compare with).
+_UNKNOWN: dict[str, str] = {
+    "cust_amount_ratio": "no recent spending history for this card",
+    "cust_amount_z": "no recent spending history for this card",
+    "cust_amount_max_ratio": "no recent spending history for this card",
+    "cust_hours_since_prev": "first transaction of this card in over a month",
+    "term_amount_ratio": "no recent transactions at this terminal",
+}
+
+
 def phrase(feature: str, value: float | None, delay_days: int) -> str:
     """A plain-language reading of one feature value."""
     if value is None:
-        if feature in ("cust_amount_ratio", "cust_amount_z", "cust_amount_max_ratio"):
-            return "no recent spending history for this card"
-        if feature == "cust_hours_since_prev":
-            return "first transaction of this card in over a month"
-        if feature == "term_amount_ratio":
-            return "no recent transactions at this terminal"
-        return f"{feature} is unknown"
+        return _UNKNOWN.get(feature, f"{feature} is unknown")
     match = _WINDOW.match(feature)
     stem, days = (match["stem"], int(match["days"])) if match else (feature, 0)
-    if stem == "amount":
-        return f"amount of {value:,.2f}"
     if stem == "hour":
         return f"made at {int(value):02d}:{int(round((value % 1) * 60)) % 60:02d}"
     if stem == "is_weekend":
         return "made at the weekend" if value else "made on a weekday"
     if stem == "is_night":
         return "made at night (before 06:00)" if value else "made during the day"
-    if stem == "cust_n":
-        return f"card used {value:.0f} times in the last {_days(days)}"
-    if stem == "cust_avg_amount":
-        return f"card's mean amount over the last {_days(days)} is {value:,.2f}"
-    if stem == "cust_amount_ratio":
-        return f"amount is {value:.1f}x the card's usual spending"
-    if stem == "cust_known_frauds":
-        return f"card had {value:.0f} confirmed frauds (labels older than {delay_days} days)"
-    if stem == "term_n":
-        return f"terminal had {value:.0f} transactions in its labelled {days}-day window"
-    if stem == "term_risk":
-        return f"{value:.0%} of the terminal's labelled transactions over {_days(days)} were fraud"
-    if stem == "term_n_recent":
-        return f"terminal had {value:.0f} transactions in the last {delay_days + 1} days"
-    if stem == "cust_frauds":
-        return (
-            f"card had {value:.0f} confirmed frauds in a {days}-day window "
-            f"(labels older than {delay_days} days)"
-        )
-    if stem == "cust_amount_z":
-        return f"amount is {value:+.1f} standard deviations from the card's usual amount"
-    if stem == "cust_amount_max_ratio":
-        return f"amount is {value:.1f}x the card's largest in the last 30 days"
-    if stem == "cust_hours_since_prev":
-        return f"{value:.1f} hours since the card's previous transaction"
-    if stem == "term_amount_ratio":
-        return f"amount is {value:.1f}x the terminal's usual amount"
-    if stem == "cust_large":
-        return (
-            f"card made {value:.0f} unusually large transactions ({LARGE_RATIO:g}x its usual "
-            f"amount or more) in the last {_days(days)}"
-        )
-    return f"{feature} = {value:g}"
+    template = _PHRASES.get(stem)
+    if template is None:
+        return f"{feature} = {value:g}"
+    return template.format(
+        v=value, days=_days(days), n=days, delay=delay_days, delay1=delay_days + 1
+    )
 
 
 def top_reasons(
