@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import datetime
 from typing import Any, cast
 
@@ -163,10 +163,13 @@ def audited(
         return previous
 
 
-def recent_predictions(session: Session, limit: int = 20, domain: str | None = None) -> list[dict]:
+def recent_predictions(
+    session: Session, limit: int = 20, domains: Collection[str] | None = None
+) -> list[dict]:
+    """The newest records, of ``domains`` only when given."""
     query = select(PredictionRecordRow).order_by(PredictionRecordRow.id.desc()).limit(limit)
-    if domain is not None:
-        query = query.where(PredictionRecordRow.domain == domain)
+    if domains is not None:
+        query = query.where(PredictionRecordRow.domain.in_(list(domains)))
     return [
         {
             "id": row.id,

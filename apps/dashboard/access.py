@@ -61,14 +61,14 @@ def end_session() -> None:
 
 
 def guarded(
-    allows: Callable[[Principal], bool], render: Callable[[Principal], None]
+    principal: Principal, allows: Callable[[Principal], bool], render: Callable[[Principal], None]
 ) -> Callable[[], None]:
-    """A page callable that checks the session and the role again on every render, so a URL
-    typed by hand (or a session that ended meanwhile) never reaches ``render``."""
+    """A page callable that checks the role again when it renders, so a page asked for by a
+    URL typed by hand (or left over from another user's run) never reaches ``render``.
+    ``principal`` is this run's signed-in user, looked up once per run by :func:`signed_in`."""
 
     def page() -> None:
-        principal = signed_in()
-        if principal is None or not allows(principal):
+        if not allows(principal):
             st.error("You are not allowed to see this page.")
             st.stop()
         render(principal)

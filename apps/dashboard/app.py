@@ -27,16 +27,25 @@ def main() -> None:
         return
     render_account(principal)
     pages = [
-        st.Page(guarded(lambda p: True, render_home), title="Home", url_path="home", default=True)
+        st.Page(
+            guarded(principal, lambda p: True, render_home),
+            title="Home",
+            url_path="home",
+            default=True,
+        )
     ]
     for name, domain in plugins.domains.items():
         if principal.allows_domain(name):
             allows = lambda p, name=name: p.allows_domain(name)  # noqa: E731
             pages.append(
-                st.Page(guarded(allows, domain.render_page), title=domain.title, url_path=name)
+                st.Page(
+                    guarded(principal, allows, domain.render_page),
+                    title=domain.title,
+                    url_path=name,
+                )
             )
     if principal.allows(USER_ADMIN_SCOPE):
-        admin = guarded(lambda p: p.allows(USER_ADMIN_SCOPE), render_admin)
+        admin = guarded(principal, lambda p: p.allows(USER_ADMIN_SCOPE), render_admin)
         pages.append(st.Page(admin, title="Users", url_path="users"))
     st.navigation(pages).run()
 

@@ -59,8 +59,7 @@ def render_home(principal: Principal) -> None:
         versions = [
             v for v in list_versions(session) if v.stage == "production" and v.domain in visible
         ]
-        recent = [r for n in visible for r in recent_predictions(session, limit=25, domain=n)]
-        recent = sorted(recent, key=lambda r: r["id"], reverse=True)[:25]
+        recent = recent_predictions(session, limit=25, domains=visible)
 
     st.subheader("Production models")
     if versions:

@@ -35,9 +35,10 @@ def _shipped_weights(shipped: ShippedModel, weights: Path) -> bytes:
     return read_verified(weights, shipped.sha256, what=f"shipped weights of {shipped.task}")
 
 
-def _register_shipped_profile(session: Session, version: ModelVersion) -> None:
+def _register_shipped_profile(
+    session: Session, version: ModelVersion, shipped: ShippedModel
+) -> None:
     """Register the shipped OOD profile of a shipped version that has none registered yet."""
-    shipped, _ = shipped_model(version.name)
     if shipped.version != version.version or derived_artifact(session, version, OOD_KIND):
         return
     profile = shipped_ood_profile(shipped)
@@ -65,10 +66,12 @@ def ensure_production_models() -> dict[str, str]:
             payload=lambda shipped=shipped, weights=weights: _shipped_weights(shipped, weights),
             filename="model.safetensors",
             extra=shipped.extra.to_json(),
-            after_register=_register_shipped_profile,
+            after_register=lambda session, version, shipped=shipped: _register_shipped_profile(
+                session, version, shipped
+            ),
         )
         with session_scope() as session:  # registered by a release that shipped no OOD profile
-            _register_shipped_profile(session, current)
+            _register_shipped_profile(session, current, shipped)
         versions[task] = current.version
     return versions
 

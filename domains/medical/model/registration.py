@@ -114,24 +114,22 @@ def register_run(
     )
     with session_scope() as session:
         current = production_version(session, DOMAIN, spec.name)
-        baseline = float("-inf")
-        if current is not None:
+        baseline = None
+        if current is not None:  # production scored afresh on this run's validation split
             targets = (val_set.labels == spec.positive_index).astype(np.int64)
-            baseline = roc_auc(
+            auc = roc_auc(
                 targets, classifier_from_version(current, session).predict(val_set.images)
             )
+            baseline = auc if np.isfinite(auc) else None
         return _register_then_promote(
             session,
             report,
             target,
             card,
             data_file,
-            extra={
-                **extra.to_json(),
-                "production_val_roc_auc": baseline if np.isfinite(baseline) else None,
-            },
+            extra={**extra.to_json(), "production_val_roc_auc": baseline},
             metric="val_roc_auc",
-            baseline=baseline if np.isfinite(baseline) else None,
+            baseline=baseline,
         )
 
 

@@ -91,7 +91,9 @@ def test_a_page_checks_the_role_again_when_it_renders(app, pages, signed_in, mak
     app._page_hash = finance
     _run(app)
     assert not [t for t in app.title if t.value == "Card fraud"]
-    assert admin.name != clinician.name
+    assert app.title[0].value == "verticals"  # the clinician's own home page instead
+    assert any(f"**{clinician.name}**" in c.value for c in app.sidebar.caption)
+    assert admin.name not in " ".join(c.value for c in app.sidebar.caption)
 
 
 def test_disabled_user_is_out_at_the_next_click(app, pages, signed_in):
