@@ -13,8 +13,8 @@ from fastapi import APIRouter, Depends, Form, Header, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 from verticals.core.auth import Principal
-from verticals.core.errors import PayloadTooLarge
 from verticals.core.serving.deps import audit_context, require_scope
+from verticals.core.serving.uploads import read_limited
 from verticals.domains.medical.schemas import (
     ReviewIn,
     ReviewOut,
@@ -33,24 +33,10 @@ DOMAIN = "medical"
 Reader = Annotated[Principal, Depends(require_scope(READ))]
 Writer = Annotated[Principal, Depends(require_scope(WRITE))]
 
-_CHUNK = 1 << 20
-
 
 async def _read_limited(upload: UploadFile) -> bytes:
     """The upload's bytes, refusing (413) as soon as it passes the medical upload limit."""
-    limit = get_medical_settings().max_upload_bytes
-    chunks, total = [], 0
-    while True:
-        chunk = await upload.read(_CHUNK)
-        if not chunk:
-            break
-        total += len(chunk)
-        if total > limit:
-            raise PayloadTooLarge(
-                f"upload exceeds the limit of {limit} bytes", {"limit_bytes": limit}
-            )
-        chunks.append(chunk)
-    return b"".join(chunks)
+    return await read_limited(upload, get_medical_settings().max_upload_bytes)
 
 
 def build_router(service_getter: Callable[[], StudyService]) -> APIRouter:
