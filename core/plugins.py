@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 ENTRY_POINT_GROUP = "verticals.domains"
 TEST_ENTRY_POINT_GROUP = "verticals.test_domains"
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
-COMMAND_VERBS = ("train", "evaluate", "score", "bench", "backtest")
+COMMAND_VERBS = ("train", "evaluate", "score", "bench", "backtest", "ingest")
 
 log = logging.getLogger(__name__)
 

@@ -21,6 +21,7 @@ VERB_HELP = {
     "score": "Score a data file with a domain's production model.",
     "bench": "Benchmarks: per domain, and `serving` for the core runtime.",
     "backtest": "Rolling backtest of a domain's training recipe over time folds.",
+    "ingest": "Ingest a domain's live data, e.g. sensor readings from an MQTT broker.",
 }
 
 

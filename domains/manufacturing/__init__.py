@@ -1,0 +1,3 @@
+"""Predictive maintenance: remaining useful life of turbofans, failure risk of machine tools."""
+
+NAME = "manufacturing"

@@ -1,0 +1,1 @@
+"""The manufacturing models: data, features, training, evaluation, inference, shipping."""
