@@ -103,10 +103,14 @@ class ManufacturingService:
 
     def rul_model(self) -> tuple[RulModel, str]:
         if self._rul is None:
+            self.load()
+        if self._rul is None:
             raise ModelUnavailable(f"no production model for {NAME}/{shipping.RUL}")
         return self._rul
 
     def failure_model(self) -> tuple[FailureModel, str]:
+        if self._failure is None:
+            self.load()
         if self._failure is None:
             raise ModelUnavailable(f"no production model for {NAME}/{shipping.FAILURE}")
         return self._failure
@@ -319,7 +323,7 @@ class ManufacturingService:
             else {}
         )
         last = readings.last_cycles(session, [a.id for a in assets if a.kind == "turbofan"])
-        version = self._rul[1] if self._rul is not None else None
+        version = self.rul_model()[1] if last else None
         answers: dict[int, HealthOut] = {}
         stale: list[AssetRow] = []
         for asset in assets:
