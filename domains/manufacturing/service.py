@@ -101,6 +101,13 @@ class ManufacturingService:
             if loaded is not None
         }
 
+    def _rul_if_loaded(self) -> tuple[RulModel, str] | None:
+        """The RUL model, loading it once if needed (outside any transaction); None if there
+        is no production version (estimates then answer 503, other answers still work)."""
+        if self._rul is None:
+            self.load()
+        return self._rul
+
     def rul_model(self) -> tuple[RulModel, str]:
         if self._rul is None:
             self.load()
@@ -273,10 +280,12 @@ class ManufacturingService:
     def health(
         self, viewer: Principal, asset_id: str, ctx: AuditContext | None = None
     ) -> HealthOut:
+        rul = self._rul_if_loaded()
+
         def estimate() -> HealthOut:
             with session_scope() as session:
                 asset = _asset(session, viewer.tenant, asset_id)
-                return self._fresh_health(session, [asset], ctx or _page_context(viewer))[0]
+                return self._fresh_health(session, [asset], ctx or _page_context(viewer), rul)[0]
 
         return _retrying(estimate)
 
@@ -297,11 +306,13 @@ class ManufacturingService:
             .order_by(AssetRow.asset_id)
             .limit(settings.max_fleet_size)
         )
+        rul = self._rul_if_loaded()
 
         def estimate() -> tuple[list[AssetRow], list[HealthOut]]:
             with session_scope() as session:
                 assets = list(session.scalars(query))
-                return assets, self._fresh_health(session, assets, ctx or _page_context(viewer))
+                found = self._fresh_health(session, assets, ctx or _page_context(viewer), rul)
+                return assets, found
 
         assets, healths = _retrying(estimate)
         if order == "risk":
@@ -309,7 +320,11 @@ class ManufacturingService:
         return FleetOut(assets=healths[:limit], total=len(assets))
 
     def _fresh_health(
-        self, session: Session, assets: Sequence[AssetRow], ctx: AuditContext
+        self,
+        session: Session,
+        assets: Sequence[AssetRow],
+        ctx: AuditContext,
+        rul: tuple[RulModel, str] | None,
     ) -> list[HealthOut]:
         """Health of ``assets`` in order: stored estimates that are current, the stale turbofans
         estimated now in one batch (stored and recorded as predictions)."""
@@ -323,7 +338,7 @@ class ManufacturingService:
             else {}
         )
         last = readings.last_cycles(session, [a.id for a in assets if a.kind == "turbofan"])
-        version = self.rul_model()[1] if last else None
+        version = rul[1] if rul is not None else None
         answers: dict[int, HealthOut] = {}
         stale: list[AssetRow] = []
         for asset in assets:
@@ -339,14 +354,23 @@ class ManufacturingService:
             else:
                 stale.append(asset)
         if stale:
-            for asset, health in zip(stale, self._estimate(session, stale, last, ctx), strict=True):
+            for asset, health in zip(
+                stale, self._estimate(session, stale, last, ctx, rul), strict=True
+            ):
                 answers[asset.id] = health
         return [answers[a.id] for a in assets]
 
     def _estimate(
-        self, session: Session, assets: Sequence[AssetRow], last: dict[int, int], ctx: AuditContext
+        self,
+        session: Session,
+        assets: Sequence[AssetRow],
+        last: dict[int, int],
+        ctx: AuditContext,
+        rul: tuple[RulModel, str] | None,
     ) -> list[HealthOut]:
-        model, version = self.rul_model()
+        if rul is None:
+            raise ModelUnavailable(f"no production model for {NAME}/{shipping.RUL}")
+        model, version = rul
         settings = get_settings()
         started = time.perf_counter()
         found = readings.histories(session, [a.id for a in assets], settings.max_history_cycles)
@@ -408,9 +432,10 @@ class ManufacturingService:
     def score_machine(self, ctx: AuditContext, actor: Principal, body: MachineScoreIn) -> Any:
         """Failure risk of one machine-tool reading, recorded (and replayed on a retried
         ``request_id``); with an ``asset_id`` the answer becomes that machine's health."""
+        loaded = self.failure_model()
 
         def compute(session: Session) -> Outcome:
-            answer, version = self._score_machine(session, actor, body)
+            answer, version = self._score_machine(session, actor, body, loaded)
             return Outcome(
                 output=answer.model_dump(mode="json"), model_version=version, model=shipping.FAILURE
             )
@@ -420,9 +445,10 @@ class ManufacturingService:
     def score_machine_as(self, viewer: Principal, reading: MachineReading) -> MachineScoreOut:
         """The what-if of the dashboard: scored and logged under the signed-in user, stored
         as nobody's health."""
+        loaded = self.failure_model()
         with session_scope() as session:
             answer, version = self._score_machine(
-                session, viewer, MachineScoreIn(**reading.model_dump())
+                session, viewer, MachineScoreIn(**reading.model_dump()), loaded
             )
             record_action(
                 session,
@@ -435,9 +461,13 @@ class ManufacturingService:
         return answer
 
     def _score_machine(
-        self, session: Session, actor: Principal, body: MachineScoreIn
+        self,
+        session: Session,
+        actor: Principal,
+        body: MachineScoreIn,
+        loaded: tuple[FailureModel, str],
     ) -> tuple[MachineScoreOut, str]:
-        model, version = self.failure_model()
+        model, version = loaded
         asset = None
         if body.asset_id is not None:
             asset = _asset(session, actor.tenant, body.asset_id)

@@ -1,0 +1,57 @@
+"""The planners' page through Streamlit's AppTest, on the test database."""
+
+from __future__ import annotations
+
+from streamlit.testing.v1 import AppTest
+
+from .conftest import DEMO_ENGINES
+
+
+def _page(viewer) -> None:  # noqa: ANN001 - a Principal, pickled into the script run
+    from verticals.domains.manufacturing.plugin import ManufacturingDomain
+
+    ManufacturingDomain().render_page(viewer)
+
+
+def test_planner_sees_the_fleet_an_engine_and_the_machine_what_if(service, make_user):
+    planner = make_user("maintenance-planner", "pat")
+    service.upload_cmapss(planner.principal, DEMO_ENGINES.read_bytes())
+    app = AppTest.from_function(_page, args=(planner.principal,), default_timeout=120)
+    app.run()
+    assert not app.exception, app.exception
+    assert app.header[0].value == "Manufacturing"
+    assert [t.label for t in app.tabs] == ["Fleet", "Engine", "Machine tools", "Model cards"]
+    fleet = app.dataframe[0].value
+    assert len(fleet) == 12 and fleet["risk"].is_monotonic_decreasing
+    assert {m.label for m in app.metric} & {"run", "inspect", "replace"}
+    assert app.selectbox[0].value == "unit-1"  # the engine tab opens on the first engine
+    assert any(m.label == "RUL (cycles)" for m in app.metric)
+    # the what-if: a hot, slow machine is stopped for heat dissipation, logged under pat
+    app.slider[0].set_value(302.5).run()  # air temperature
+    app.slider[1].set_value(310.4).run()  # process temperature
+    app.slider[2].set_value(1300).run()  # speed
+    app.slider[3].set_value(60.0).run()  # torque
+    next(b for b in app.button if b.label == "Score").click().run()
+    assert not app.exception, app.exception
+    assert any("heat dissipation" in m.value for m in app.markdown)
+    _assert_scored_by(planner.principal)
+
+
+def test_a_viewer_sees_the_fleet_without_upload_or_what_if(service, make_user):
+    viewer = make_user("viewer", "val")
+    app = AppTest.from_function(_page, args=(viewer.principal,), default_timeout=120)
+    app.run()
+    assert not app.exception, app.exception
+    assert not any(b.label in {"Score", "Store readings"} for b in app.button)
+    assert not app.slider
+
+
+def _assert_scored_by(planner) -> None:  # noqa: ANN001
+    from verticals.core.audit import recent_actions
+    from verticals.core.db import session_scope
+
+    with session_scope() as session:
+        actions = recent_actions(session, user_id=planner.user_id)
+    assert [(a.action, a.domain) for a in actions if a.action == "machine.score"] == [
+        ("machine.score", "manufacturing")
+    ]
