@@ -91,6 +91,6 @@ def test_full_five_fold_cv_meets_the_target_and_matches_the_report() -> None:
     assert result["f1"] >= 0.85
     assert result["roc_auc"] > 0.97
     shipped = json.loads((SHIPPED / "report.json").read_text()).get("cv")
-    if shipped is not None:  # written by scripts/train_manufacturing_failure.py
+    if shipped is not None:  # written by `verticals train manufacturing --task failure --ship`
         for key in ("f1", "roc_auc", "average_precision"):
             assert shipped[key] == pytest.approx(result[key], abs=1e-9)
