@@ -125,17 +125,13 @@ def commands(service: ManufacturingService) -> dict[str, Callable[..., Any]]:
                 json.dumps({"unit": int(unit), **estimate.model_dump(), "model_version": version})
             )
 
-    found: dict[str, Callable[..., Any]] = {"train": train, "evaluate": evaluate, "score": score}
-    try:
-        from verticals.domains.manufacturing.bench import bench_command
+    from verticals.domains.manufacturing.bench import bench_command
+    from verticals.domains.manufacturing.ingest import ingest_command
 
-        found["bench"] = bench_command(service)
-    except ImportError:  # pragma: no cover - being written
-        pass
-    try:
-        from verticals.domains.manufacturing.ingest import ingest_command
-
-        found["ingest"] = ingest_command(service)
-    except ImportError:  # pragma: no cover - being written
-        pass
-    return found
+    return {
+        "train": train,
+        "evaluate": evaluate,
+        "score": score,
+        "bench": bench_command(service),
+        "ingest": ingest_command(service),
+    }
