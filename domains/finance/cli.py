@@ -9,11 +9,16 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+    from verticals.domains.finance.model.fraud_model import FraudModel
 
 console = Console(stderr=True)
 
@@ -242,8 +247,26 @@ def evaluate(
 def score(
     data: DataOption,
     out: Annotated[Path, typer.Option("--out", help="output .csv or .parquet")],
+    shard: Annotated[
+        str | None,
+        typer.Option(
+            "--shard",
+            help="score only shard INDEX/COUNT (0-based, e.g. 0/3): the rows whose "
+            "TRANSACTION_ID hashes to INDEX; features still see the whole file",
+        ),
+    ] = None,
+    merge: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--merge",
+            help="instead of scoring: merge these shard outputs (repeat, in shard order "
+            "0..N-1), check each --data row is there exactly once, write --out",
+        ),
+    ] = None,
 ) -> None:
-    """Score every row of a raw file with the production model (progress bar)."""
+    """Score every row of a raw file with the production model (progress bar); with --shard,
+    one deterministic part of it; with --merge, the checked union of the parts."""
+    from verticals.core.batch import merge_shards, parse_shard, read_table, shard_mask, write_table
     from verticals.domains.finance.model.data import load_transactions
     from verticals.domains.finance.model.evaluation import score_frame
     from verticals.domains.finance.model.production import (
@@ -253,18 +276,46 @@ def score(
 
     if out.suffix.lower() not in (".csv", ".parquet"):
         raise typer.BadParameter("--out must end in .csv or .parquet", param_hint="--out")
+    if merge and shard:
+        raise typer.BadParameter("give --shard or --merge, not both", param_hint="--merge")
+    part = parse_shard(shard) if shard else None
+    frame = load_transactions(data)
+    if merge:
+        merged = merge_shards(
+            [read_table(path) for path in merge],
+            key="TRANSACTION_ID",
+            expected_keys=frame["TRANSACTION_ID"].tolist(),
+        )
+        write_table(merged, out)
+        console.print(f"merged {len(merge)} parts: {len(merged):,} rows, each once, to {out}")
+        return
     _prepare()
     ensure_production_model()
     model = load_production_model(nthread=2)
-    frame = load_transactions(data)
     with progress_bar("scoring", len(frame)) as advance:
-        scored = score_frame(frame, model, progress=advance)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix.lower() == ".csv":
-        scored.to_csv(out, index=False)
-    else:
-        scored.to_parquet(out, index=False)
-    console.print(f"wrote {len(scored):,} scores to {out} (model {model.version})")
+        if part is None:
+            scored = score_frame(frame, model, progress=advance)
+        else:
+            scored = _score_shard(frame, model, shard_mask(frame["TRANSACTION_ID"], part), advance)
+    write_table(scored, out)
+    what = "" if part is None else f" (shard {part} of {len(frame):,} rows)"
+    console.print(f"wrote {len(scored):,} scores{what} to {out} (model {model.version})")
+
+
+def _score_shard(
+    frame: pd.DataFrame, model: FraudModel, rows: np.ndarray, advance: Callable[[int], None]
+) -> pd.DataFrame:
+    """``score_frame``'s columns for the masked rows: features over the whole file in time order
+    (a card's history crosses shards), the model on the shard's rows only."""
+    from verticals.domains.finance.model.data import frame_features
+
+    X = frame_features(frame, model.feature_config, progress=advance)
+    scored = frame.loc[rows, SCORE_COLUMNS].copy()
+    scored["fraud_probability"] = model.predict(X[rows])
+    return scored
+
+
+SCORE_COLUMNS = ["TRANSACTION_ID", "TX_DATETIME", "CUSTOMER_ID", "TERMINAL_ID", "TX_AMOUNT"]
 
 
 def bench(
