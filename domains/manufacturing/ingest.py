@@ -26,6 +26,11 @@ What goes wrong, and where it goes:
 - the broker going away: paho reconnects with backoff, the session (subscription, unacknowledged
   messages) survives on the broker.
 
+What the broker must be configured for: persistence (else a broker restart forgets the session),
+and a queue deep enough for the backlog expected while the ingestor is slow or away. Mosquitto
+drops QoS 1 messages for a client beyond ``max_queued_messages`` (default 1000): raise it (or
+set ``max_queued_bytes`` instead) to cover the longest outage times the plant's message rate.
+
 Logs carry counts, reasons and topics, never payload contents.
 """
 
@@ -318,6 +323,7 @@ class MqttIngestor:
                     continue
                 self._handle(message)
         finally:
+            self._stop.set()  # one run per ingestor; our own disconnect is not an outage
             self._client.disconnect()
             self._client.loop_stop()
             restore()
