@@ -17,6 +17,7 @@ from verticals.domains.manufacturing import NAME
 from verticals.domains.manufacturing.model.failure import MachineReading
 from verticals.domains.manufacturing.schemas import HealthOut
 from verticals.domains.manufacturing.service import ManufacturingService
+from verticals.domains.manufacturing.settings import get_settings
 
 ANOMALY_Z = 3.0  # |z| above this (per regime-normalised sensor) marks an anomalous stretch
 BADGE = {
@@ -125,11 +126,12 @@ def _render_engine(service: ManufacturingService, viewer: Principal) -> None:
     import altair as alt
     import streamlit as st
 
-    turbofans = [a.asset_id for a in service.list_assets(viewer) if a.kind == "turbofan"]
+    fleet = service.fleet(viewer, limit=get_settings().max_fleet_size).assets
+    turbofans = [h.asset_id for h in fleet if h.kind == "turbofan"]  # riskiest first
     if not turbofans:
         st.info("No turbofans yet.")
         return
-    asset_id = st.selectbox("Engine", turbofans, key=f"{NAME}_engine")
+    asset_id = st.selectbox("Engine (riskiest first)", turbofans, key=f"{NAME}_engine")
     health = service.health(viewer, asset_id)
     _render_recommendation(health)
     history = service.asset_history(viewer, asset_id)

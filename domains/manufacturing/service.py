@@ -9,6 +9,7 @@ request, and each estimate is recorded once as a prediction (core's record, with
 
 from __future__ import annotations
 
+import math
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -316,7 +317,7 @@ class ManufacturingService:
 
         assets, healths = _retrying(estimate)
         if order == "risk":
-            healths.sort(key=lambda h: (-h.risk, h.decision is None, h.asset_id))
+            healths.sort(key=_risk_order)
         return FleetOut(assets=healths[:limit], total=len(assets))
 
     def _fresh_health(
@@ -503,6 +504,13 @@ class ManufacturingService:
         from verticals.domains.manufacturing.model.failure_training import cross_validate_failure
 
         return cross_validate_failure(data_file, folds=folds)
+
+
+def _risk_order(health: HealthOut) -> tuple[float, bool, float, str]:
+    """Riskiest first; risks within 0.1% of each other (a healthy fleet's are all near 0) by
+    the low end of the RUL interval: the engine that may fail soonest comes first."""
+    low = health.rul_low if health.rul_low is not None else math.inf
+    return (-round(health.risk, 3), health.decision is None, low, health.asset_id)
 
 
 def _retrying(work: Callable[[], T]) -> T:
