@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from sqlalchemy import Table, insert, select
 from sqlalchemy.exc import IntegrityError as DBIntegrityError
 from sqlalchemy.orm import Session
-from verticals.core.auth import Principal
+from verticals.core.auth import DEFAULT_TENANT, Principal
 from verticals.core.db.base import utcnow
 from verticals.core.db.models import ActionRow, PredictionRecordRow
 from verticals.core.db.session import session_scope
@@ -30,11 +30,14 @@ _INSERT_RECORDS = insert(cast(Table, PredictionRecordRow.__table__))
 
 
 class AuditContext(BaseModel):
+    """Who asked (key or user, and the tenant whose rows the request may see) and where."""
+
     request_id: str
     api_key_id: int | None
     domain: str
     route: str
     user_id: int | None = None
+    tenant: str = DEFAULT_TENANT
 
 
 class Outcome(BaseModel):
@@ -58,9 +61,14 @@ def input_sha256(payload: Any) -> str:
 def stored_output(
     session: Session, ctx: AuditContext, idempotency_key: str, digest: str
 ) -> Any | None:
+    """The answer stored under this key's (or, without a key, this user's) idempotency key.
+
+    Scoped to the API key (a key belongs to one tenant for life, so no answer crosses tenants);
+    a dashboard request, which has no key, is scoped to its user."""
     row = session.scalar(
         select(PredictionRecordRow).where(
             PredictionRecordRow.api_key_id == ctx.api_key_id,
+            PredictionRecordRow.user_id == ctx.user_id,
             PredictionRecordRow.route == ctx.route,
             PredictionRecordRow.idempotency_key == idempotency_key,
         )

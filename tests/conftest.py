@@ -103,9 +103,14 @@ def make_key(db) -> Callable[[list[str]], str]:
     from verticals.core.auth import create_key
     from verticals.core.db import session_scope
 
-    def factory(scopes: list[str], name: str = "test") -> str:
+    def factory(scopes: list[str], name: str = "test", tenant: str | None = None) -> str:
+        """A key of ``scopes``; of ``tenant`` when given (created if missing), else the default."""
+        from verticals.core.auth import DEFAULT_TENANT, create_tenant, list_tenants
+
         with session_scope() as session:
-            return create_key(session, name, scopes).key
+            if tenant is not None and tenant not in {t.name for t in list_tenants(session)}:
+                create_tenant(session, tenant)
+            return create_key(session, name, scopes, tenant=tenant or DEFAULT_TENANT).key
 
     return factory
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -12,6 +12,9 @@ from verticals.apps.cli.new_domain import new_domain_command
 from verticals.apps.cli.run import dashboard_command, demo_command, serve_command
 from verticals.apps.cli.users import users_app
 from verticals.core.plugins import COMMAND_VERBS, PluginRegistry, discover
+
+if TYPE_CHECKING:
+    from verticals.core.auth import ApiKeyInfo
 
 console = Console()
 
@@ -49,6 +52,43 @@ def _db_app(plugins: PluginRegistry) -> typer.Typer:
     return app
 
 
+def _key_line(info: ApiKeyInfo) -> str:
+    expiry = f", expires {info.expires_at:%Y-%m-%d %H:%M} UTC" if info.expires_at else ""
+    return (
+        f"key id {info.id} for {info.name!r} of tenant {info.tenant!r}, "
+        f"scopes {info.scopes}{expiry}"
+    )
+
+
+def _tenants_app() -> typer.Typer:
+    app = typer.Typer(help="Tenants: the organisations keys and domain rows belong to.")
+
+    @app.command("create")
+    def create(name: Annotated[str, typer.Argument(help="e.g. 'bank-a'")]) -> None:
+        """Create a tenant."""
+        from verticals.core.auth import create_tenant
+        from verticals.core.db import session_scope
+
+        with session_scope() as session:
+            info = create_tenant(session, name)
+        console.print(f"tenant {info.name!r} created")
+
+    @app.command("list")
+    def list_cmd() -> None:
+        """List tenants."""
+        from verticals.core.auth import list_tenants
+        from verticals.core.db import session_scope
+
+        with session_scope() as session:
+            tenants = list_tenants(session)
+        table = Table("id", "name", "created")
+        for t in tenants:
+            table.add_row(str(t.id), t.name, f"{t.created_at:%Y-%m-%d %H:%M}")
+        console.print(table)
+
+    return app
+
+
 def _keys_app() -> typer.Typer:
     app = typer.Typer(help="API keys: created once, shown once, stored hashed.")
 
@@ -58,35 +98,71 @@ def _keys_app() -> typer.Typer:
         scopes: Annotated[
             str, typer.Option("--scopes", help="comma-separated, e.g. 'finance:score,medical:*'")
         ],
+        tenant: Annotated[
+            str | None, typer.Option("--tenant", help="the key's tenant (default: 'default')")
+        ] = None,
+        expires_in_days: Annotated[
+            float | None, typer.Option("--expires-in-days", help="refused after this many days")
+        ] = None,
     ) -> None:
         """Create a key; its secret is printed alone on the last line, once."""
-        from verticals.core.auth import create_key
+        from verticals.core.auth import DEFAULT_TENANT, create_key, expiry_in_days
         from verticals.core.db import session_scope
 
         with session_scope() as session:
-            created = create_key(session, name, scopes.split(","))
-        console.print(f"key id {created.info.id} for {name!r}, scopes {created.info.scopes}")
+            created = create_key(
+                session,
+                name,
+                scopes.split(","),
+                tenant=tenant or DEFAULT_TENANT,
+                expires_at=expiry_in_days(expires_in_days),
+            )
+        console.print(_key_line(created.info))
         print(created.key)
 
     @app.command("list")
-    def list_cmd() -> None:
+    def list_cmd(
+        tenant: Annotated[str | None, typer.Option("--tenant", help="only this tenant")] = None,
+    ) -> None:
         """List keys (never their secrets)."""
         from verticals.core.auth import list_keys
         from verticals.core.db import session_scope
 
         with session_scope() as session:
-            keys = list_keys(session)
-        table = Table("id", "name", "prefix", "scopes", "created", "revoked")
+            keys = list_keys(session, tenant=tenant)
+        table = Table("id", "name", "tenant", "prefix", "scopes", "created", "expires", "revoked")
         for k in keys:
             table.add_row(
                 str(k.id),
                 k.name,
+                k.tenant,
                 k.prefix,
                 ",".join(k.scopes),
                 f"{k.created_at:%Y-%m-%d %H:%M}",
+                f"{k.expires_at:%Y-%m-%d %H:%M}" if k.expires_at else "",
                 f"{k.revoked_at:%Y-%m-%d %H:%M}" if k.revoked_at else "",
             )
         console.print(table)
+
+    @app.command("rotate")
+    def rotate(
+        key_id: Annotated[int, typer.Argument(help="the key's id")],
+        grace_minutes: Annotated[
+            float, typer.Option("--grace-minutes", help="how long the old key keeps working")
+        ] = 60.0,
+    ) -> None:
+        """A new key with the same name, scopes and tenant (printed alone on the last line);
+        the old one expires after the grace period."""
+        from datetime import timedelta
+
+        from verticals.core.auth import rotate_key
+        from verticals.core.db import session_scope
+
+        with session_scope() as session:
+            created = rotate_key(session, key_id, grace=timedelta(minutes=grace_minutes))
+        console.print(f"key {key_id} expires in {grace_minutes:g} minutes; its successor:")
+        console.print(_key_line(created.info))
+        print(created.key)
 
     @app.command("revoke")
     def revoke(key_id: Annotated[int, typer.Argument(help="the key's id")]) -> None:
@@ -228,6 +304,7 @@ def build_cli(plugins: PluginRegistry | None = None) -> typer.Typer:
     app.command("dashboard")(dashboard_command)
     app.command("new-domain")(new_domain_command)
     app.add_typer(_db_app(plugins), name="db")
+    app.add_typer(_tenants_app(), name="tenants")
     app.add_typer(_keys_app(), name="keys")
     app.add_typer(_models_app(), name="models")
     app.add_typer(users_app(), name="users")

@@ -1,4 +1,4 @@
-"""Core tables: API keys, dashboard users and their sessions, the prediction record and the
+"""Core tables: tenants, API keys, dashboard users and their sessions, the prediction record and the
 action log (audit), model versions and their derived artifacts."""
 
 from __future__ import annotations
@@ -23,6 +23,16 @@ from verticals.core.db.base import Base, utcnow
 from verticals.core.db.types import UtcDateTime
 
 
+class TenantRow(Base):
+    """An organisation (a bank, a hospital, a plant): every key and domain row belongs to one."""
+
+    __tablename__ = "tenants"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+
+
 class ApiKeyRow(Base):
     __tablename__ = "api_keys"
 
@@ -31,8 +41,10 @@ class ApiKeyRow(Base):
     prefix: Mapped[str] = mapped_column(String(16), index=True)
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     scopes: Mapped[list[str]] = mapped_column(JSON)
+    tenant: Mapped[str] = mapped_column(ForeignKey("tenants.name"), default="default")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
 
 
 class UserRow(Base):

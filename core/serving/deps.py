@@ -100,6 +100,8 @@ def audit_context(request: Request, principal: Principal, domain: str) -> AuditC
     return AuditContext(
         request_id=request_id(request),
         api_key_id=principal.key_id,
+        user_id=principal.user_id,
         domain=domain,
         route=f"{request.method} {path}",
+        tenant=principal.tenant,
     )
