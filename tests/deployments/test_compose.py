@@ -110,3 +110,11 @@ def test_every_mounted_file_exists(compose: dict[str, Any]) -> None:
             source = volume.split(":")[0]
             if source.startswith("."):
                 assert (COMPOSE.parent / source).exists(), f"{name}: {source}"
+
+
+def test_metrics_are_open_to_prometheus_but_not_through_the_proxy(compose: dict[str, Any]) -> None:
+    for name in ("api-1", "api-2"):
+        assert compose["services"][name]["environment"]["VERTICALS_METRICS_PUBLIC"] == "true"
+        assert "VERTICALS_DATABASE_URL" in compose["services"][name]["environment"]
+    nginx = (ROOT / "deployments" / "docker" / "nginx.conf").read_text()
+    assert re.search(r"location = /metrics \{ return 404; \}", nginx)
