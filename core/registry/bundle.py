@@ -13,6 +13,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, Field, model_validator
 from sqlalchemy.orm import Session
@@ -38,11 +39,14 @@ class ShippedFile(BaseModel):
 
 
 class ShippedBundle(BaseModel):
-    """What ``<name>.card.json`` holds."""
+    """What a card file (``<name>.card.json``) holds."""
 
     card: ModelCard
     primary: str = Field(description="the kind registered as the version's own artifact")
-    files: dict[str, ShippedFile] = Field(description="kind → file")
+    files: dict[str, ShippedFile] = Field(description="kind → file, beside the card file")
+    extra: dict[str, Any] = Field(
+        default_factory=dict, description="the domain's own registry extras (e.g. training)"
+    )
 
     @model_validator(mode="after")
     def _primary_is_listed(self) -> ShippedBundle:
@@ -52,54 +56,62 @@ class ShippedBundle(BaseModel):
             raise ValueError("a shipped card needs a version")
         return self
 
+    def registry_extra(self) -> dict[str, Any]:
+        """What the registry keeps in ``extra``: the domain's extras and the bundle's files."""
+        files = {kind: item.file for kind, item in self.files.items()}
+        return {**self.extra, "bundle": files, "primary": self.primary}
+
 
 def card_path(folder: Path, name: str) -> Path:
+    """Where a bundle named ``name`` keeps its card by convention."""
     return folder / f"{name}.card.json"
 
 
 def write_bundle(
-    folder: Path,
+    card_file: Path,
     card: ModelCard,
     payloads: Mapping[str, bytes],
     *,
     primary: str,
-    suffixes: Mapping[str, str],
+    filenames: Mapping[str, str],
+    extra: Mapping[str, Any] | None = None,
 ) -> ShippedBundle:
-    """Write ``payloads`` (kind → bytes) as ``<card.name>.<kind><suffix>`` and the card naming
-    them with their sha256."""
+    """Write ``payloads`` (kind → bytes) beside ``card_file`` under ``filenames[kind]``, and
+    the card naming each with its sha256."""
+    folder = card_file.parent
     folder.mkdir(parents=True, exist_ok=True)
     files: dict[str, ShippedFile] = {}
     for kind, payload in payloads.items():
-        filename = f"{card.name}.{kind}{suffixes.get(kind, '.bin')}"
-        (folder / filename).write_bytes(payload)
-        files[kind] = ShippedFile(file=filename, sha256=hashlib.sha256(payload).hexdigest())
-    bundle = ShippedBundle(card=card, primary=primary, files=files)
-    card_path(folder, card.name).write_text(
-        json.dumps(bundle.model_dump(mode="json"), indent=1) + "\n"
-    )
+        (folder / filenames[kind]).write_bytes(payload)
+        files[kind] = ShippedFile(file=filenames[kind], sha256=hashlib.sha256(payload).hexdigest())
+    bundle = ShippedBundle(card=card, primary=primary, files=files, extra=dict(extra or {}))
+    document = bundle.model_dump(mode="json")
+    card_file.write_text(json.dumps(document, indent=1, default=float) + "\n")
     return bundle
 
 
-def read_bundle(folder: Path, name: str) -> ShippedBundle:
-    return ShippedBundle.model_validate_json(card_path(folder, name).read_bytes())
+def read_bundle(card_file: Path) -> ShippedBundle:
+    return ShippedBundle.model_validate_json(card_file.read_bytes())
 
 
-def read_shipped_payloads(folder: Path, bundle: ShippedBundle) -> dict[str, bytes]:
+def read_shipped_payloads(card_file: Path, bundle: ShippedBundle) -> dict[str, bytes]:
     """Every file of the bundle, each checked against the card's sha256."""
+    name = bundle.card.name
     return {
         kind: read_verified(
-            folder / item.file, item.sha256, what=f"shipped {bundle.card.name} {kind}"
+            card_file.parent / item.file, item.sha256, what=f"shipped {name} {kind}"
         )
         for kind, item in bundle.files.items()
     }
 
 
 def ensure_bundle_shipped(
-    *, domain: str, folder: Path, name: str, replaces: Replaces = replaces_older_shipped
+    *, domain: str, card_file: Path, replaces: Replaces = replaces_older_shipped
 ) -> ModelVersion:
-    """Register the bundle in ``folder`` once (core's :func:`ensure_shipped`: race-safe, the
+    """Register the bundle of ``card_file`` once (core's :func:`ensure_shipped`: race-safe, the
     checked bytes) with its non-primary files as derived artifacts; the production version."""
-    bundle = read_bundle(folder, name)
+    bundle = read_bundle(card_file)
+    folder, name = card_file.parent, bundle.card.name
     primary = bundle.files[bundle.primary]
 
     def register_the_rest(session: Session, version: ModelVersion) -> None:
@@ -124,10 +136,7 @@ def ensure_bundle_shipped(
             folder / primary.file, primary.sha256, what=f"shipped {name}"
         ),
         filename=primary.file,
-        extra={
-            "bundle": {kind: item.file for kind, item in bundle.files.items()},
-            "primary": bundle.primary,
-        },
+        extra=bundle.registry_extra(),
         replaces=replaces,
         after_register=register_the_rest,
     )
@@ -177,7 +186,7 @@ def register_trained_bundle(
         card=bundle.card,
         metric=metric,
         gate=gate,
-        extra={"bundle": {k: f.file for k, f in bundle.files.items()}, "primary": bundle.primary},
+        extra=bundle.registry_extra(),
     )
     for kind, item in bundle.files.items():
         if kind != bundle.primary:

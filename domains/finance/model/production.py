@@ -9,14 +9,13 @@ already registered (say, rolled back by an operator) is never promoted again her
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
 from verticals.core.db import session_scope
 from verticals.core.errors import ModelUnavailable
 from verticals.core.registry import ModelCard, ModelVersion, production_version, read_verified
-from verticals.core.registry.shipping import ensure_shipped, replaces_older_shipped
+from verticals.core.registry.bundle import ShippedBundle, ensure_bundle_shipped, read_bundle
+from verticals.core.registry.shipping import replaces_older_shipped
 from verticals.domains.finance.model.fraud_model import FraudModel
 from verticals.domains.finance.settings import MODEL_NAME
 from verticals.shared_models.finance import CARD_FILE, MODEL_FILE
@@ -25,9 +24,10 @@ DOMAIN = "finance"
 PROMOTION_METRIC = "average_precision"
 
 
-def shipped_card() -> dict[str, Any]:
-    """The shipped card file: ``{"card": ModelCard, "sha256", "artifact", "training"}``."""
-    return json.loads(CARD_FILE.read_text())
+def shipped_card() -> ShippedBundle:
+    """The shipped card file (core's bundle card): the card, the model file and its sha256,
+    and the training summary (``extra``)."""
+    return read_bundle(CARD_FILE)
 
 
 def _replaces(current: ModelVersion | None, card: ModelCard) -> bool:
@@ -46,23 +46,11 @@ def ensure_production_model() -> str:
         with session_scope() as session:
             current = production_version(session, DOMAIN, MODEL_NAME)
         if current is None:
-            raise ModelUnavailable("the shipped finance model is missing from shared_models/finance")
+            raise ModelUnavailable(
+                "the shipped finance model is missing from shared_models/finance"
+            )
         return current.version
-    shipped = shipped_card()
-    version = ensure_shipped(
-        domain=DOMAIN,
-        name=MODEL_NAME,
-        card=ModelCard.model_validate(shipped["card"]),
-        sha256=shipped["sha256"],
-        # read once and hashed as read: the bytes registered are the bytes checked
-        payload=lambda: read_verified(
-            MODEL_FILE, shipped["sha256"], what="the shipped finance model (its card's sha256)"
-        ),
-        filename=MODEL_FILE.name,
-        extra={"training": shipped.get("training", {})},
-        replaces=_replaces,
-    )
-    return version.version
+    return ensure_bundle_shipped(domain=DOMAIN, card_file=CARD_FILE, replaces=_replaces).version
 
 
 def production_entry() -> ModelVersion:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import platform
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,6 +12,7 @@ import pandas as pd
 from verticals.core.config import get_settings
 from verticals.core.db import session_scope
 from verticals.core.registry import ModelCard, TensorSpec, file_sha256
+from verticals.core.registry.bundle import write_bundle
 from verticals.core.registry.gate import PromotionGate
 from verticals.core.registry.shipping import register_and_promote
 from verticals.domains.finance.model.production import DOMAIN, PROMOTION_METRIC
@@ -145,14 +145,15 @@ def ship(
 
     target.mkdir(parents=True, exist_ok=True)
     model_path = report.model.save(target / MODEL_FILE.name)
-    sha = file_sha256(model_path)
-    card_doc = {
-        "artifact": MODEL_FILE.name,
-        "sha256": sha,
-        "card": card.model_dump(mode="json"),
-        "training": report.summary(),
-    }
-    (target / CARD_FILE.name).write_text(json.dumps(card_doc, indent=1, default=float) + "\n")
+    bundle = write_bundle(
+        target / CARD_FILE.name,
+        card,
+        {"model": model_path.read_bytes()},
+        primary="model",
+        filenames={"model": MODEL_FILE.name},
+        extra={"training": report.summary()},
+    )
+    sha = bundle.files["model"].sha256
     whatif_sample(report.validation_scores).to_parquet(target / WHATIF_FILE.name, index=False)
     demo_sample(frame).to_csv(target / DEMO_FILE.name, index=False)
     return {"model": str(model_path), "sha256": sha}
@@ -185,5 +186,12 @@ def demo_sample(frame: pd.DataFrame, n_customers: int = 60, seed: int = 0) -> pd
         ]
     )
     sample = month[month["CUSTOMER_ID"].isin(chosen)]
-    columns = ["TRANSACTION_ID", "TX_DATETIME", "CUSTOMER_ID", "TERMINAL_ID", "TX_AMOUNT", "TX_FRAUD"]
+    columns = [
+        "TRANSACTION_ID",
+        "TX_DATETIME",
+        "CUSTOMER_ID",
+        "TERMINAL_ID",
+        "TX_AMOUNT",
+        "TX_FRAUD",
+    ]
     return sample[columns].reset_index(drop=True)

@@ -11,6 +11,7 @@ from verticals.core.errors import ModelUnavailable
 from verticals.core.registry import ModelCard, ModelVersion, production_version
 from verticals.core.registry.bundle import (
     ShippedBundle,
+    card_path,
     ensure_bundle_shipped,
     load_bundle_payloads,
     register_trained_bundle,
@@ -39,24 +40,25 @@ def shipped_folder(name: str, root: Path | None = None) -> Path:
 
 def ensure_shipped(root: Path | None = None) -> dict[str, str]:
     """Register each shipped bundle that is new here (race-safe); the production versions."""
+    cards = {name: card_path(shipped_folder(name, root), name) for name in MODELS}
     return {
-        name: ensure_bundle_shipped(
-            domain=NAME, folder=shipped_folder(name, root), name=name
-        ).version
-        for name in MODELS
-        if (shipped_folder(name, root) / f"{name}.card.json").is_file()
+        name: ensure_bundle_shipped(domain=NAME, card_file=card_file).version
+        for name, card_file in cards.items()
+        if card_file.is_file()
     }
 
 
-def _primary(payloads: dict[str, bytes]) -> str:
-    return "weights" if "weights" in payloads else "xgb"
+def _write(card_file: Path, card: ModelCard, payloads: dict[str, bytes]) -> ShippedBundle:
+    """``<name>.<kind><suffix>`` beside the card; the network's weights are the primary file
+    when there are any, else the boosted model."""
+    primary = "weights" if "weights" in payloads else "xgb"
+    filenames = {kind: f"{card.name}.{kind}{SUFFIXES.get(kind, '.bin')}" for kind in payloads}
+    return write_bundle(card_file, card, payloads, primary=primary, filenames=filenames)
 
 
 def ship(name: str, card: ModelCard, payloads: dict[str, bytes], root: Path) -> ShippedBundle:
     """Write a bundle to ``root/name`` (``--ship``): what ``ensure_shipped`` registers later."""
-    return write_bundle(
-        shipped_folder(name, root), card, payloads, primary=_primary(payloads), suffixes=SUFFIXES
-    )
+    return _write(card_path(shipped_folder(name, root), name), card, payloads)
 
 
 def register_trained(
@@ -65,7 +67,7 @@ def register_trained(
     """Write a trained bundle under the home folder's artifacts (a folder per version) and
     register it; promoted when its validation metric is at least production's (core's gate)."""
     folder = core_settings().artifacts_dir / NAME / name / card.version
-    bundle = write_bundle(folder, card, payloads, primary=_primary(payloads), suffixes=SUFFIXES)
+    bundle = _write(card_path(folder, name), card, payloads)
     return register_trained_bundle(
         session,
         domain=NAME,

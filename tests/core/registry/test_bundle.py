@@ -17,34 +17,46 @@ from verticals.core.registry.bundle import (
 from verticals.core.registry.gate import PromotionGate
 
 PAYLOADS = {"weights": b"\x00\x01weights", "profile": b'{"mean": [1.0]}'}
-SUFFIXES = {"weights": ".safetensors", "profile": ".json"}
+FILENAMES = {"weights": "rul.weights.safetensors", "profile": "rul.profile.json"}
 
 
 def _write(folder, version="1", payloads=PAYLOADS, metrics=None) -> ShippedBundle:  # noqa: ANN001
     card = ModelCard(name="rul", version=version, metrics=metrics or {"val_rmse": 14.0})
-    return write_bundle(folder, card, payloads, primary="weights", suffixes=SUFFIXES)
+    return write_bundle(
+        folder / "rul.card.json",
+        card,
+        payloads,
+        primary="weights",
+        filenames=FILENAMES,
+        extra={"task": "rul"},
+    )
 
 
 def test_shipped_bundle_registers_every_file_and_loads_them_verified(db, tmp_path):
     written = _write(tmp_path / "ship")
-    assert read_bundle(tmp_path / "ship", "rul") == written
+    assert read_bundle(tmp_path / "ship" / "rul.card.json") == written
     assert sorted(p.name for p in (tmp_path / "ship").iterdir()) == [
         "rul.card.json",
         "rul.profile.json",
         "rul.weights.safetensors",
     ]
-    version = ensure_bundle_shipped(domain="manufacturing", folder=tmp_path / "ship", name="rul")
+    version = ensure_bundle_shipped(
+        domain="manufacturing", card_file=tmp_path / "ship" / "rul.card.json"
+    )
     assert version.version == "1" and version.stage == "production"
+    assert version.extra["task"] == "rul" and version.extra["primary"] == "weights"
     with session_scope() as session:
         assert load_bundle_payloads(session, version) == PAYLOADS
         assert [d.kind for d in list_derived(session, version)] == ["profile"]
     # a second start registers nothing new
-    again = ensure_bundle_shipped(domain="manufacturing", folder=tmp_path / "ship", name="rul")
+    again = ensure_bundle_shipped(
+        domain="manufacturing", card_file=tmp_path / "ship" / "rul.card.json"
+    )
     assert again.version == "1"
 
 
 def test_a_changed_derived_file_is_refused_at_load(db, tmp_path):
-    version = ensure_bundle_shipped(domain="manufacturing", folder=_folder(tmp_path), name="rul")
+    version = ensure_bundle_shipped(domain="manufacturing", card_file=_card(tmp_path))
     with session_scope() as session:
         [profile] = list_derived(session, version)
     with open(profile.path, "ab") as tampered:
@@ -54,16 +66,16 @@ def test_a_changed_derived_file_is_refused_at_load(db, tmp_path):
 
 
 def test_a_shipped_file_that_differs_from_its_card_is_never_registered(db, tmp_path):
-    folder = _folder(tmp_path)
-    (folder / "rul.profile.json").write_bytes(b"{}")
+    card_file = _card(tmp_path)
+    (card_file.parent / "rul.profile.json").write_bytes(b"{}")
     with pytest.raises(IntegrityError):
-        ensure_bundle_shipped(domain="manufacturing", folder=folder, name="rul")
+        ensure_bundle_shipped(domain="manufacturing", card_file=card_file)
     with session_scope() as session:
         assert production_version(session, "manufacturing", "rul") is None
 
 
 def test_a_trained_bundle_is_promoted_only_through_the_gate(db, tmp_path):
-    ensure_bundle_shipped(domain="manufacturing", folder=_folder(tmp_path), name="rul")
+    ensure_bundle_shipped(domain="manufacturing", card_file=_card(tmp_path))
     gate = PromotionGate("manufacturing/rul", higher_is_better=False)
     worse = _write(tmp_path / "worse", version="2", metrics={"val_rmse": 15.0})
     better = _write(tmp_path / "better", version="3", metrics={"val_rmse": 13.0})
@@ -96,6 +108,6 @@ def test_a_card_whose_primary_is_not_listed_is_invalid():
         ShippedBundle(card=ModelCard(name="m", version="1"), primary="weights", files={})
 
 
-def _folder(tmp_path):  # noqa: ANN001, ANN202
+def _card(tmp_path):  # noqa: ANN001, ANN202
     _write(tmp_path / "ship")
-    return tmp_path / "ship"
+    return tmp_path / "ship" / "rul.card.json"

@@ -25,10 +25,10 @@ def test_shipped_model_registers_once_and_loads_checked(db, plugins) -> None:
     domain = plugins.get("finance")
     version = domain.ensure_production_model()
     assert domain.ensure_production_model() == version
-    assert version == shipped_card()["card"]["version"]
+    assert version == shipped_card().card.version
     with session_scope() as s:
         (entry,) = list_versions(s, domain="finance")
-    assert entry.stage == "production" and entry.sha256 == shipped_card()["sha256"]
+    assert entry.stage == "production" and entry.sha256 == shipped_card().files["model"].sha256
     assert entry.card.reproduce_command.startswith("verticals train finance")
     model = load_production_model()
     assert model.version == version

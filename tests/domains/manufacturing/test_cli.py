@@ -152,7 +152,7 @@ def test_train_failure_registers_through_the_gate_and_ships(service, ai4i_sample
         ],
     )
     assert shipped.exit_code == 0, shipped.output
-    bundle = read_bundle(tmp_path / "ship" / "failure", "failure")
+    bundle = read_bundle(tmp_path / "ship" / "failure" / "failure.card.json")
     assert bundle.card.version == "t2" and set(bundle.files) >= {"xgb", "profile"}
 
 

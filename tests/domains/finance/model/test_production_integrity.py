@@ -51,7 +51,7 @@ def test_registration_never_trusts_a_source_swapped_after_its_check(
     shutil.copyfile(production.MODEL_FILE, source)
     monkeypatch.setattr(production, "MODEL_FILE", source)
     genuine = source.read_bytes()
-    sha = production.shipped_card()["sha256"]
+    sha = production.shipped_card().files["model"].sha256
     other = _other_model(source, tmp_path / f"other{source.suffix}")
     fired = swap_after_check(
         sha, lambda: source.write_bytes(other), restore=lambda: source.write_bytes(genuine)

@@ -58,7 +58,7 @@ def _stages() -> dict[str, str]:
 
 def test_an_older_shipped_baseline_is_replaced(db, tmp_path: Path) -> None:
     _register_production(tmp_path, "2000.01.01-000000", "shipped", 0.99)
-    shipped = production.shipped_card()["card"]["version"]
+    shipped = production.shipped_card().card.version
     assert production.ensure_production_model() == shipped
     assert _stages() == {"2000.01.01-000000": "archived", shipped: "production"}
     assert production.ensure_production_model() == shipped  # once
@@ -66,14 +66,14 @@ def test_an_older_shipped_baseline_is_replaced(db, tmp_path: Path) -> None:
 
 def test_a_better_local_model_stays_and_the_shipped_one_waits(db, tmp_path: Path) -> None:
     _register_production(tmp_path, "2000.01.01-000000", "trained", 0.99)
-    shipped = production.shipped_card()["card"]["version"]
+    shipped = production.shipped_card().card.version
     assert production.ensure_production_model() == "2000.01.01-000000"
     assert _stages() == {"2000.01.01-000000": "production", shipped: "staging"}
 
 
 def test_a_worse_local_model_is_replaced(db, tmp_path: Path) -> None:
     _register_production(tmp_path, "2000.01.01-000000", "trained", 0.1)
-    shipped = production.shipped_card()["card"]["version"]
+    shipped = production.shipped_card().card.version
     assert production.ensure_production_model() == shipped
 
 
