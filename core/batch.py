@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
+import pandas as pd  # type: ignore[import-untyped]  # no stubs installed
 from verticals.core.errors import Conflict, InvalidInput, UnsupportedMediaType
 
 TABLE_SUFFIXES = (".csv", ".parquet")
