@@ -41,7 +41,8 @@ class ApiKeyRow(Base):
     prefix: Mapped[str] = mapped_column(String(16), index=True)
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     scopes: Mapped[list[str]] = mapped_column(JSON)
-    tenant: Mapped[str] = mapped_column(ForeignKey("tenants.name"), default="default")
+    # a tenants.name, checked when the key is made (no foreign key: see core_0004)
+    tenant: Mapped[str] = mapped_column(String(64), default="default", server_default="default")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
@@ -62,9 +63,7 @@ class UserRow(Base):
     failed_sign_ins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     disabled_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
-    last_sign_in_at: Mapped[datetime | None] = mapped_column(
-        UtcDateTime(), nullable=True
-    )
+    last_sign_in_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
 
 

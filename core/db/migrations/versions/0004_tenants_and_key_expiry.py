@@ -28,20 +28,19 @@ def upgrade() -> None:
         sa.UniqueConstraint("name", name="uq_tenants_name"),
     )
     op.execute(tenants.insert().values(name=DEFAULT_TENANT, created_at=sa.func.now()))
-    with op.batch_alter_table("api_keys") as batch:
-        # existing keys go to the default tenant
-        batch.add_column(
-            sa.Column("tenant", sa.String(64), nullable=False, server_default=DEFAULT_TENANT)
-        )
-        batch.add_column(sa.Column("expires_at", sa.DateTime(timezone=True), nullable=True))
-    with op.batch_alter_table("api_keys") as batch:
-        batch.alter_column("tenant", existing_type=sa.String(64), server_default=None)
-        batch.create_foreign_key("fk_api_keys_tenant_tenants", "tenants", ["tenant"], ["name"])
+    # existing keys go to the default tenant. Plain ADD COLUMNs: on SQLite anything more
+    # (a foreign key, dropping the server default) rebuilds api_keys, and dropping a table
+    # that prediction records and actions refer to fails with foreign keys on. The tenant is
+    # a name, checked against tenants by verticals.core.auth.create_key.
+    op.add_column(
+        "api_keys",
+        sa.Column("tenant", sa.String(64), nullable=False, server_default=DEFAULT_TENANT),
+    )
+    op.add_column("api_keys", sa.Column("expires_at", sa.DateTime(timezone=True), nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("api_keys") as batch:
-        batch.drop_constraint("fk_api_keys_tenant_tenants", type_="foreignkey")
         batch.drop_column("expires_at")
         batch.drop_column("tenant")
     op.drop_table("tenants")
