@@ -197,13 +197,13 @@ def build_router(runtime: Callable[[], Runtime]) -> APIRouter:
 
     @router.get("/transactions/{transaction_id}", response_model=TransactionOut)
     def get_transaction(transaction_id: TransactionId, principal: ReadScope) -> TransactionOut:
-        return service.get_transaction(transaction_id)
+        return service.get_transaction(transaction_id, tenant=principal.tenant)
 
     @router.get("/review-queue", response_model=ReviewQueueOut)
     def review_queue(
         principal: ReviewScope, limit: Annotated[int, Query(ge=1, le=500)] = 50
     ) -> ReviewQueueOut:
-        items = service.review_queue(limit)
+        items = service.review_queue(limit, tenant=principal.tenant)
         return ReviewQueueOut(n_items=len(items), items=items)
 
     return router

@@ -86,7 +86,7 @@ def render_queue(viewer: Principal) -> None:
 
     st = _st()
     limit = st.number_input("items", min_value=10, max_value=500, value=50, step=10)
-    queue = service.review_queue(int(limit))
+    queue = service.review_queue(int(limit), tenant=viewer.tenant)
     if not queue:
         st.info("The review queue is empty: score transactions through the API (or the demo).")
         return
@@ -125,11 +125,17 @@ def render_queue(viewer: Principal) -> None:
     left, right = st.columns(2)
     left.caption("customer's recent transactions")
     left.dataframe(
-        _history_frame(service.recent_history(customer_id=item.customer_id)), hide_index=True
+        _history_frame(
+            service.recent_history(tenant=viewer.tenant, customer_id=item.customer_id)
+        ),
+        hide_index=True,
     )
     right.caption("terminal's recent transactions")
     right.dataframe(
-        _history_frame(service.recent_history(terminal_id=item.terminal_id)), hide_index=True
+        _history_frame(
+            service.recent_history(tenant=viewer.tenant, terminal_id=item.terminal_id)
+        ),
+        hide_index=True,
     )
 
 

@@ -4,6 +4,10 @@
 what was already scored, lock the states of the new transactions' customers and terminals,
 compute features in arrival order, one XGBoost call (probabilities and contributions), then the state updates,
 transaction rows, review-queue rows and prediction records, committed before anything is answered.
+
+Every row belongs to the caller's tenant (``AuditContext.tenant`` / ``Principal.tenant``) and
+every query filters by it: another tenant's transaction id is unknown here (404), and scoring
+it creates this tenant's own transaction. A micro-batch may mix tenants; each item keeps its own.
 """
 
 from __future__ import annotations
@@ -52,7 +56,11 @@ INSERT_TRANSACTIONS = insert(TRANSACTIONS)
 INSERT_REVIEWS = insert(REVIEW_QUEUE)
 SELECT_SCORED = select(
     TRANSACTIONS.c.transaction_id, TRANSACTIONS.c.input_sha256, TRANSACTIONS.c.response
-).where(TRANSACTIONS.c.transaction_id.in_(bindparam("ids", expanding=True)))
+).where(
+    TRANSACTIONS.c.tenant == bindparam("tenant"),
+    TRANSACTIONS.c.transaction_id.in_(bindparam("ids", expanding=True)),
+)
+Key = tuple[str, str]  # (tenant, transaction_id)
 
 
 @dataclass(frozen=True)
@@ -64,6 +72,10 @@ class ScoreRequest:
     @classmethod
     def of(cls, tx: TransactionIn, ctx: AuditContext) -> ScoreRequest:
         return cls(tx=tx, ctx=ctx, digest=input_sha256(tx.model_dump(mode="json")))
+
+    @property
+    def key(self) -> Key:
+        return (self.ctx.tenant, self.tx.transaction_id)
 
 
 class ScoringService:
@@ -94,48 +106,56 @@ class ScoringService:
                     raise
         raise AssertionError("unreachable")
 
-    def _existing(self, session: Session, ids: list[str]) -> dict[str, tuple[str, dict]]:
-        """(input digest, stored answer) of the ids already scored."""
-        found: dict[str, tuple[str, dict]] = {}
-        unique = sorted(set(ids))
-        for start in range(0, len(unique), CHUNK):
-            rows = session.execute(SELECT_SCORED, {"ids": unique[start : start + CHUNK]})
-            found.update({tid: (digest, body) for tid, digest, body in rows})
+    def _existing(self, session: Session, keys: list[Key]) -> dict[Key, tuple[str, dict]]:
+        """(input digest, stored answer) of the (tenant, id) already scored."""
+        found: dict[Key, tuple[str, dict]] = {}
+        by_tenant: dict[str, set[str]] = {}
+        for tenant, tid in keys:
+            by_tenant.setdefault(tenant, set()).add(tid)
+        for tenant, ids in sorted(by_tenant.items()):
+            unique = sorted(ids)
+            for start in range(0, len(unique), CHUNK):
+                rows = session.execute(
+                    SELECT_SCORED, {"tenant": tenant, "ids": unique[start : start + CHUNK]}
+                )
+                found.update({(tenant, tid): (digest, body) for tid, digest, body in rows})
         return found
 
     def _score_in(
         self, session: Session, requests: list[ScoreRequest]
     ) -> list[ScoreOut | VerticalsError]:
         started = time.perf_counter()
-        existing = self._existing(session, [r.tx.transaction_id for r in requests])
+        existing = self._existing(session, [r.key for r in requests])
         # replays touch no state; an id another replica inserts after this read makes the
         # insert below fail, and score_many runs the batch again (as a replay)
-        new = [r.tx for r in requests if r.tx.transaction_id not in existing]
+        new = [r for r in requests if r.key not in existing]
         states = LockedStates(
-            session, (tx.customer_id for tx in new), (tx.terminal_id for tx in new)
+            session,
+            ((r.ctx.tenant, r.tx.customer_id) for r in new),
+            ((r.ctx.tenant, r.tx.terminal_id) for r in new),
         )
         answers: list[ScoreOut | VerticalsError | None] = [None] * len(requests)
-        first_seen: dict[str, int] = {}
+        first_seen: dict[Key, int] = {}
         fresh: list[int] = []
         rows: list[list[float]] = []
         for i, req in enumerate(requests):
             tx = req.tx
             tid = tx.transaction_id
-            previous = existing.get(tid)
+            previous = existing.get(req.key)
             if previous is not None:
                 digest, stored = previous
                 answers[i] = (
                     ScoreOut.model_validate(stored) if digest == req.digest else _conflict(tid)
                 )
                 continue
-            if tid in first_seen:
-                j = first_seen[tid]
+            if req.key in first_seen:
+                j = first_seen[req.key]
                 answers[i] = -1 if requests[j].digest == req.digest else _conflict(tid)  # type: ignore[assignment]
                 continue
-            first_seen[tid] = i
+            first_seen[req.key] = i
             ts = epoch_seconds(tx.tx_datetime)
-            cstate = states.customers[tx.customer_id]
-            tstate = states.terminals[tx.terminal_id]
+            cstate = states.customers[(req.ctx.tenant, tx.customer_id)]
+            tstate = states.terminals[(req.ctx.tenant, tx.terminal_id)]
             rows.append(observe(ts, tx.amount, 0, cstate, tstate, self.cfg))
             fresh.append(i)
         if fresh:
@@ -167,7 +187,7 @@ class ScoringService:
             states.write()
         for i, answer in enumerate(answers):
             if answer == -1:
-                answers[i] = answers[first_seen[requests[i].tx.transaction_id]]
+                answers[i] = answers[first_seen[requests[i].key]]
         return answers  # type: ignore[return-value]
 
     def _record_one(
@@ -203,6 +223,7 @@ class ScoringService:
         now = datetime.now(UTC)
         inserts.append(
             {
+                "tenant": req.ctx.tenant,
                 "transaction_id": tx.transaction_id,
                 "tx_datetime": tx.tx_datetime,
                 "ts": epoch_seconds(tx.tx_datetime),
@@ -222,6 +243,7 @@ class ScoringService:
         if decision != "approve":
             reviews.append(
                 {
+                    "tenant": req.ctx.tenant,
                     "transaction_id": tx.transaction_id,
                     "risk": probability,
                     "status": "pending",
@@ -255,22 +277,26 @@ def label_transaction(transaction_id: str, body: LabelIn, *, actor: Principal) -
     Logged under the caller: the API key, or the signed-in analyst (whose own name is stored,
     whatever the body says)."""
     analyst = actor.name if actor.user_id is not None else body.analyst
+    tenant = actor.tenant
+    key = (tenant, transaction_id)
     with session_scope() as session:
-        row = session.get(TransactionRow, transaction_id)
+        row = session.get(TransactionRow, key)
         if row is None:
             raise NotFound(f"transaction {transaction_id!r} is unknown", {"field": "id"})
-        states = LockedStates(session, [row.customer_id], [row.terminal_id])
-        row = session.get(TransactionRow, transaction_id, populate_existing=True)
+        customer, terminal = (tenant, row.customer_id), (tenant, row.terminal_id)
+        states = LockedStates(session, [customer], [terminal])
+        row = session.get(TransactionRow, key, populate_existing=True)
         assert row is not None
         delta = int(body.is_fraud) - int(bool(row.label))
         if delta:
-            apply_label(states.customers[row.customer_id], row.ts, delta)
-            apply_label(states.terminals[row.terminal_id], row.ts, delta)
+            apply_label(states.customers[customer], row.ts, delta)
+            apply_label(states.terminals[terminal], row.ts, delta)
             states.write()
         row.label = body.is_fraud
         now = datetime.now(UTC)
         session.add(
             LabelRow(
+                tenant=tenant,
                 transaction_id=transaction_id,
                 is_fraud=body.is_fraud,
                 analyst=analyst,
@@ -287,7 +313,7 @@ def label_transaction(transaction_id: str, body: LabelIn, *, actor: Principal) -
             target=transaction_id,
             detail={"is_fraud": body.is_fraud},
         )
-        item = session.get(ReviewItemRow, transaction_id)
+        item = session.get(ReviewItemRow, key)
         if item is not None and item.status != "resolved":
             item.status = "resolved"
             item.resolved_at = now
@@ -316,22 +342,27 @@ def _transaction_out(row: TransactionRow, status: str | None) -> TransactionOut:
     )
 
 
-def get_transaction(transaction_id: str) -> TransactionOut:
+def get_transaction(transaction_id: str, *, tenant: str) -> TransactionOut:
+    """One of ``tenant``'s transactions (another tenant's is unknown: NotFound)."""
     with session_scope() as session:
-        row = session.get(TransactionRow, transaction_id)
+        row = session.get(TransactionRow, (tenant, transaction_id))
         if row is None:
             raise NotFound(f"transaction {transaction_id!r} is unknown", {"field": "id"})
-        item = session.get(ReviewItemRow, transaction_id)
+        item = session.get(ReviewItemRow, (tenant, transaction_id))
         return _transaction_out(row, item.status if item else None)
 
 
-def review_queue(limit: int) -> list[ReviewItem]:
-    """Pending review items, highest risk first."""
+def review_queue(limit: int, *, tenant: str) -> list[ReviewItem]:
+    """``tenant``'s pending review items, highest risk first."""
     with session_scope() as session:
         query = (
             select(TransactionRow)
-            .join(ReviewItemRow, ReviewItemRow.transaction_id == TransactionRow.transaction_id)
-            .where(ReviewItemRow.status == "pending")
+            .join(
+                ReviewItemRow,
+                (ReviewItemRow.tenant == TransactionRow.tenant)
+                & (ReviewItemRow.transaction_id == TransactionRow.transaction_id),
+            )
+            .where(ReviewItemRow.tenant == tenant, ReviewItemRow.status == "pending")
             .order_by(ReviewItemRow.risk.desc(), TransactionRow.transaction_id)
             .limit(limit)
         )
@@ -351,11 +382,15 @@ def review_queue(limit: int) -> list[ReviewItem]:
 
 
 def recent_history(
-    *, customer_id: str | None = None, terminal_id: str | None = None, limit: int = 20
+    *,
+    tenant: str,
+    customer_id: str | None = None,
+    terminal_id: str | None = None,
+    limit: int = 20,
 ) -> list[TransactionOut]:
-    """The latest transactions of a customer or a terminal (newest first)."""
+    """The latest transactions of one of ``tenant``'s customers or terminals (newest first)."""
     with session_scope() as session:
-        query = select(TransactionRow)
+        query = select(TransactionRow).where(TransactionRow.tenant == tenant)
         if customer_id is not None:
             query = query.where(TransactionRow.customer_id == customer_id)
         if terminal_id is not None:

@@ -1,7 +1,9 @@
-"""Online feature state in the database, locked for read-modify-write.
+"""Online feature state in the database, locked for read-modify-write, per tenant: a state is
+keyed (tenant, customer_id) or (tenant, terminal_id), so two banks' cards never share one.
 
 One statement per table both creates the missing rows and locks and reads them all:
-``INSERT .. VALUES (sorted ids) ON CONFLICT DO UPDATE SET id = excluded.id RETURNING id, buckets``.
+``INSERT .. VALUES (sorted (tenant, id)) ON CONFLICT DO UPDATE SET id = excluded.id
+RETURNING tenant, id, buckets``.
 On PostgreSQL the upsert row-locks every row it touches, in key order (customers before
 terminals), so concurrent transactions for the same customer or terminal queue up instead of
 losing updates, and never deadlock. On SQLite the session's ``BEGIN IMMEDIATE`` already
@@ -21,6 +23,7 @@ from verticals.domains.finance.model.features import Buckets, state_from_json, s
 from verticals.domains.finance.tables import CustomerStateRow, TerminalStateRow
 
 CHUNK = 2000  # ids per IN (..) query: stays under SQLite's bound-parameter limit
+Ident = tuple[str, str]  # (tenant, customer_id or terminal_id)
 
 CUSTOMERS: Table = CustomerStateRow.__table__  # type: ignore[assignment]
 TERMINALS: Table = TerminalStateRow.__table__  # type: ignore[assignment]
@@ -28,8 +31,8 @@ TERMINALS: Table = TerminalStateRow.__table__  # type: ignore[assignment]
 
 @lru_cache(maxsize=8)
 def _upsert(dialect: str, table: Table, key: str) -> Any:
-    """The cached statement: executemany over ``{key, buckets, updated_at}`` rows, which
-    SQLAlchemy sends as multi-row VALUES with RETURNING ("insertmanyvalues")."""
+    """The cached statement: executemany over ``{tenant, key, buckets, updated_at}`` rows,
+    which SQLAlchemy sends as multi-row VALUES with RETURNING ("insertmanyvalues")."""
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     elif dialect == "sqlite":
@@ -40,15 +43,15 @@ def _upsert(dialect: str, table: Table, key: str) -> Any:
         )
     statement = insert(table)
     return statement.on_conflict_do_update(
-        index_elements=[key], set_={key: statement.excluded[key]}
-    ).returning(table.c[key], table.c.buckets)
+        index_elements=["tenant", key], set_={key: statement.excluded[key]}
+    ).returning(table.c.tenant, table.c[key], table.c.buckets)
 
 
 @lru_cache(maxsize=8)
 def _update(table: Table, key: str) -> Any:
     return (
         update(table)
-        .where(table.c[key] == bindparam("ident"))
+        .where(table.c.tenant == bindparam("owner"), table.c[key] == bindparam("ident"))
         .values(
             buckets=bindparam("new_buckets", type_=table.c.buckets.type),
             updated_at=bindparam("now", type_=table.c.updated_at.type),
@@ -56,24 +59,25 @@ def _update(table: Table, key: str) -> Any:
     )
 
 
-def _lock(session: Session, table: Table, key: str, ids: list[str]) -> dict[str, Buckets]:
+def _lock(session: Session, table: Table, key: str, ids: list[Ident]) -> dict[Ident, Buckets]:
     """Create the missing rows of ``ids`` (sorted), lock all of them, return their states."""
     if not ids:
         return {}
     statement = _upsert(session.get_bind().dialect.name, table, key)
     now = utcnow()
-    rows = [{key: i, "buckets": {}, "updated_at": now} for i in ids]
+    rows = [{"tenant": t, key: i, "buckets": {}, "updated_at": now} for t, i in ids]
     return {
-        ident: state_from_json(buckets)
-        for ident, buckets in session.execute(statement, rows)
+        (tenant, ident): state_from_json(buckets)
+        for tenant, ident, buckets in session.execute(statement, rows)
     }
 
 
 class LockedStates:
-    """Customer and terminal states of some transactions, locked; :meth:`write` saves them."""
+    """Customer and terminal states of some transactions, locked; :meth:`write` saves them.
+    Both are keyed (tenant, id)."""
 
     def __init__(
-        self, session: Session, customers: Iterable[str], terminals: Iterable[str]
+        self, session: Session, customers: Iterable[Ident], terminals: Iterable[Ident]
     ) -> None:
         self.session = session
         self.customers = _lock(session, CUSTOMERS, "customer_id", sorted(set(customers)))
@@ -90,7 +94,7 @@ class LockedStates:
             self.session.execute(
                 _update(table, key),
                 [
-                    {"ident": i, "new_buckets": state_to_json(s), "now": now}
-                    for i, s in states.items()
+                    {"owner": t, "ident": i, "new_buckets": state_to_json(s), "now": now}
+                    for (t, i), s in states.items()
                 ],
             )

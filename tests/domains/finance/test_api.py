@@ -37,7 +37,7 @@ def test_score_is_idempotent_and_409_on_a_different_body(
     assert clash.status_code == 409 and clash.json()["error"]["code"] == "conflict"
     with session_scope() as s:
         assert s.scalar(select(func.count()).select_from(PredictionRecordRow)) == 1
-        state = s.get(CustomerStateRow, "c1")
+        state = s.get(CustomerStateRow, ("default", "c1"))
         assert sum(b[0] for b in state.buckets.values()) == 1  # scored (and counted) once
 
 

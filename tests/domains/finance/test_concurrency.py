@@ -35,8 +35,8 @@ def test_concurrent_scores_for_one_customer_and_terminal(client, score_key, auth
     total = n_threads * per_thread
     with session_scope() as s:
         assert s.scalar(select(func.count()).select_from(TransactionRow)) == total
-        customer = s.get(CustomerStateRow, "c1").buckets
-        terminal = s.get(TerminalStateRow, "m1").buckets
+        customer = s.get(CustomerStateRow, ("default", "c1")).buckets
+        terminal = s.get(TerminalStateRow, ("default", "m1")).buckets
     assert sum(b[0] for b in customer.values()) == total
     assert sum(b[0] for b in terminal.values()) == total
     assert abs(sum(b[1] for b in customer.values()) - sum(range(1, total + 1))) < 1e-6
@@ -69,5 +69,5 @@ def test_two_replicas_scoring_the_same_card_in_parallel(db, make_tx) -> None:
     with ThreadPoolExecutor(4) as pool:
         list(pool.map(worker, range(4)))
     with session_scope() as s:
-        customer = s.get(CustomerStateRow, "c1").buckets
+        customer = s.get(CustomerStateRow, ("default", "c1")).buckets
     assert sum(b[0] for b in customer.values()) == 60
