@@ -29,6 +29,9 @@ from sqlalchemy.engine import make_url
 
 HttpRequest = tuple[str, str, Any]  # (method, path, JSON body or None)
 ECHO_FACTORY = "verticals.core.serving.loopback:echo_app"
+# A benched server's environment: without the per-key and per-tenant rate limits, which would
+# otherwise answer most requests 429 at a few clients and measure the limiter, not the server.
+UNLIMITED_ENV = {"VERTICALS_RATE_LIMIT": "off", "VERTICALS_TENANT_RATE_LIMIT": "off"}
 
 
 def echo_app() -> Any:
