@@ -25,6 +25,8 @@ What goes wrong, and where it goes:
   message for the next start;
 - the broker going away: paho reconnects with backoff, the session (subscription, unacknowledged
   messages) survives on the broker.
+- anything else (a bug, not the message's fault) stops the ingestor unacknowledged too, rather
+  than dead-lettering good readings.
 
 What the broker must be configured for: persistence (else a broker restart forgets the session),
 and a queue deep enough for the backlog expected while the ingestor is slow or away. Mosquitto
