@@ -7,7 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 from verticals.core.errors import IntegrityError, NotFound
-from verticals.core.registry import ModelCard, file_sha256, read_verified
+from verticals.core.registry import file_sha256, read_verified
+from verticals.core.registry.bundle import ShippedBundle, read_bundle
 from verticals.domains.medical.model.networks import NetworkSpec
 
 DOMAIN = "medical"
@@ -27,17 +28,8 @@ class ModelExtra(BaseModel):
         return self.model_dump(mode="json")
 
 
-class ShippedModel(BaseModel):
-    """``shared_models/medical/<task>.card.json``: the card of a shipped production model."""
-
-    task: str
-    version: str
-    weights_file: str
-    sha256: str
-    extra: ModelExtra
-    card: ModelCard
-    ood_file: str | None = Field(None, description="out-of-distribution profile (model.ood)")
-    ood_sha256: str | None = None
+WEIGHTS = "weights"
+OOD_KIND = "ood-profile"  # the derived artifact kind of a version's OOD profile
 
 
 def shipped_dir() -> Path:
@@ -46,24 +38,37 @@ def shipped_dir() -> Path:
     return ARTIFACT_DIR
 
 
-def shipped_model(task: str) -> tuple[ShippedModel, Path]:
+def card_file(task: str, folder: Path | None = None) -> Path:
+    """``shared_models/medical/<task>.card.json``: core's bundle card of a shipped model (the
+    weights, the OOD profile, each with its sha256; ``extra`` is the :class:`ModelExtra`)."""
+    return (folder or shipped_dir()) / f"{task}.card.json"
+
+
+def model_extra(shipped: ShippedBundle) -> ModelExtra:
+    return ModelExtra.model_validate(shipped.extra)
+
+
+def shipped_model(task: str) -> tuple[ShippedBundle, Path]:
     """The shipped card and weights of ``task``, after checking the weights' sha256."""
-    card_path = shipped_dir() / f"{task}.card.json"
-    if not card_path.is_file():
+    path = card_file(task)
+    if not path.is_file():
         raise NotFound(f"no shipped model for medical task {task!r}")
-    shipped = ShippedModel.model_validate_json(card_path.read_text())
-    weights = card_path.parent / shipped.weights_file
-    if not weights.is_file() or file_sha256(weights) != shipped.sha256:
+    shipped = read_bundle(path)
+    weights = path.parent / shipped.files[WEIGHTS].file
+    expected = shipped.files[WEIGHTS].sha256
+    if not weights.is_file() or file_sha256(weights) != expected:
         raise IntegrityError(
             f"shipped weights of {task!r} are missing or fail their sha256 check",
-            {"path": str(weights), "expected": shipped.sha256},
+            {"path": str(weights), "expected": expected},
         )
     return shipped, weights
 
 
-def shipped_ood_profile(shipped: ShippedModel) -> bytes | None:
+def shipped_ood_profile(shipped: ShippedBundle) -> bytes | None:
     """The shipped OOD profile's bytes after their sha256 check (None: the card has none)."""
-    if not shipped.ood_file or not shipped.ood_sha256:
+    item = shipped.files.get(OOD_KIND)
+    if item is None:
         return None
-    path = shipped_dir() / shipped.ood_file
-    return read_verified(path, shipped.ood_sha256, what=f"shipped OOD profile of {shipped.task}")
+    return read_verified(
+        shipped_dir() / item.file, item.sha256, what=f"shipped OOD profile of {shipped.card.name}"
+    )

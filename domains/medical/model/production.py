@@ -15,11 +15,14 @@ from verticals.core.registry import (
     read_verified,
     register_derived,
 )
-from verticals.core.registry.shipping import ensure_shipped
+from verticals.core.registry.bundle import ShippedBundle, ensure_bundle_shipped
 from verticals.domains.medical.model.artifacts import (
     DOMAIN,
+    OOD_KIND,
+    WEIGHTS,
     ModelExtra,
-    ShippedModel,
+    card_file,
+    model_extra,
     shipped_model,
     shipped_ood_profile,
 )
@@ -27,19 +30,13 @@ from verticals.domains.medical.model.inference import Classifier
 from verticals.domains.medical.model.ood import OodProfile, load_profile_bytes
 from verticals.domains.medical.model.tasks import TASKS, get_task
 
-OOD_KIND = "ood-profile"
-
-
-def _shipped_weights(shipped: ShippedModel, weights: Path) -> bytes:
-    """The shipped weights' bytes, hashed as read (the bytes returned are the bytes checked)."""
-    return read_verified(weights, shipped.sha256, what=f"shipped weights of {shipped.task}")
-
 
 def _register_shipped_profile(
-    session: Session, version: ModelVersion, shipped: ShippedModel
+    session: Session, version: ModelVersion, shipped: ShippedBundle
 ) -> None:
-    """Register the shipped OOD profile of a shipped version that has none registered yet."""
-    if shipped.version != version.version or derived_artifact(session, version, OOD_KIND):
+    """Register the shipped OOD profile of a shipped version registered by a release that
+    shipped none (a version registered from this card got it with the weights)."""
+    if shipped.card.version != version.version or derived_artifact(session, version, OOD_KIND):
         return
     profile = shipped_ood_profile(shipped)
     if profile is None:
@@ -57,20 +54,9 @@ def ensure_production_models() -> dict[str, str]:
     """
     versions: dict[str, str] = {}
     for task in TASKS:
-        shipped, weights = shipped_model(task)
-        current = ensure_shipped(
-            domain=DOMAIN,
-            name=task,
-            card=shipped.card,
-            sha256=shipped.sha256,
-            payload=lambda shipped=shipped, weights=weights: _shipped_weights(shipped, weights),
-            filename="model.safetensors",
-            extra=shipped.extra.to_json(),
-            after_register=lambda session, version, shipped=shipped: _register_shipped_profile(
-                session, version, shipped
-            ),
-        )
-        with session_scope() as session:  # registered by a release that shipped no OOD profile
+        shipped, _ = shipped_model(task)  # the weights' sha256 checked before anything else
+        current = ensure_bundle_shipped(domain=DOMAIN, card_file=card_file(task))
+        with session_scope() as session:
             _register_shipped_profile(session, current, shipped)
         versions[task] = current.version
     return versions
@@ -111,10 +97,10 @@ def load_classifier(task: str, version: str | None = None) -> Classifier:
 def shipped_classifier(task: str) -> Classifier:
     """The shipped model of ``task`` straight from the package (no database), sha256-checked."""
     shipped, path = shipped_model(task)
-    weights = _shipped_weights(shipped, path)
+    weights = read_verified(path, shipped.files[WEIGHTS].sha256, what=f"shipped weights of {task}")
     profile = shipped_ood_profile(shipped)
     ood = load_profile_bytes(profile) if profile is not None else None
-    return Classifier(shipped.extra, weights, shipped.version, shipped.card, ood=ood)
+    return Classifier(model_extra(shipped), weights, shipped.card.version, shipped.card, ood=ood)
 
 
 def registered_ood_profile(session: Session, version: ModelVersion) -> OodProfile | None:

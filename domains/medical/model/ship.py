@@ -7,16 +7,18 @@ stored in the shipped model card).
 
 from __future__ import annotations
 
-import json
 import shutil
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from verticals.core.registry import file_sha256
+from verticals.core.registry.bundle import ShippedBundle, read_bundle, write_bundle
 from verticals.domains.medical.model.artifacts import (
+    OOD_KIND,
+    WEIGHTS,
     ModelExtra,
-    ShippedModel,
+    card_file,
+    model_extra,
     shipped_dir,
     shipped_model,
 )
@@ -38,7 +40,7 @@ def _current_gradcam_layer(task: str, target_dir: Path) -> str:
     card = target_dir / f"{task}.card.json"
     if card.is_file():
         try:
-            return ShippedModel.model_validate_json(card.read_text()).extra.network.gradcam_layer
+            return model_extra(read_bundle(card)).network.gradcam_layer
         except ValueError:
             pass
     return NetworkSpec().gradcam_layer
@@ -47,7 +49,7 @@ def _current_gradcam_layer(task: str, target_dir: Path) -> str:
 def _previous_changelog(task: str, target_dir: Path) -> dict[str, str]:
     card = target_dir / f"{task}.card.json"
     try:
-        return dict(ShippedModel.model_validate_json(card.read_text()).card.changelog)
+        return dict(read_bundle(card).card.changelog)
     except (OSError, ValueError):
         return {}
 
@@ -72,7 +74,7 @@ def ship(
     task: str, seed: int, version: str, *, cv: int = 5, epochs: int | None = None,
     data: Path | None = None, target_dir: Path | None = None, note: str | None = None,
     cv_result: Path | None = None,
-) -> ShippedModel:
+) -> ShippedBundle:
     """Cross-validate, train on train + val, calibrate, and write ``<task>.card.json`` and
     ``<task>.safetensors`` into ``target_dir`` (default: the package's shipped folder).
 
@@ -122,21 +124,16 @@ def ship(
         "calibrated probabilities; balanced-accuracy threshold"
     )
     card = card.model_copy(update={"version": version, "changelog": changelog})
-    shipped = ShippedModel(
-        task=task, version=version, weights_file=weights.name, sha256=file_sha256(weights),
-        extra=ModelExtra(task=task, network=network, threshold=report.threshold,
-                         source="shipped", init_from=None, seed=seed),
-        card=card,
-    )
-    (target_dir / f"{task}.card.json").write_text(
-        json.dumps(shipped.model_dump(mode="json"), indent=2) + "\n"
-    )
+    extra = ModelExtra(task=task, network=network, threshold=report.threshold,
+                       source="shipped", init_from=None, seed=seed)
+    write_bundle(card_file(task, target_dir), card, {WEIGHTS: weights.read_bytes()},
+                 primary=WEIGHTS, filenames={WEIGHTS: weights.name}, extra=extra.to_json())
     return ship_ood_profile(task, data, target_dir)
 
 
 def ship_ood_profile(
     task: str, data: Path | None = None, target_dir: Path | None = None
-) -> ShippedModel:
+) -> ShippedBundle:
     """Fit the shipped model's out-of-distribution profile (``model.ood``: class statistics from
     the train split, the cut from the official val split) and record it in the shipped card."""
     from verticals.domains.medical.model.data import default_data_file
@@ -145,15 +142,18 @@ def ship_ood_profile(
 
     spec = get_task(task)
     target_dir = target_dir or shipped_dir()
-    shipped, _ = shipped_model(task)
+    shipped, weights = shipped_model(task)
     classifier = shipped_classifier(task)
     data_file = Path(data) if data else default_data_file(spec)
     profile = fit_profile_on_file(
         classifier.torch_module().logits, classifier.input_size, data_file
     )
     path = save_profile(profile, target_dir / f"{task}.ood.safetensors")
-    shipped = shipped.model_copy(update={"ood_file": path.name, "ood_sha256": file_sha256(path)})
-    (target_dir / f"{task}.card.json").write_text(
-        json.dumps(shipped.model_dump(mode="json"), indent=2) + "\n"
+    return write_bundle(
+        card_file(task, target_dir),
+        shipped.card,
+        {WEIGHTS: weights.read_bytes(), OOD_KIND: path.read_bytes()},
+        primary=WEIGHTS,
+        filenames={WEIGHTS: weights.name, OOD_KIND: path.name},
+        extra=shipped.extra,
     )
-    return shipped

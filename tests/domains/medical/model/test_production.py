@@ -49,7 +49,7 @@ def test_ensure_registers_shipped_models_once(db):
     versions = ensure_production_models()
     assert set(versions) == set(TASKS)
     for task, version in versions.items():
-        assert version == shipped_model(task)[0].version
+        assert version == shipped_model(task)[0].card.version
     assert ensure_production_models() == versions
     with session_scope() as session:
         rows = list_versions(session, "medical")
@@ -69,7 +69,7 @@ def test_archived_shipped_model_is_brought_back(db):
 def test_load_classifier_checks_sha256(db):
     ensure_production_models()
     classifier = load_classifier("pneumonia")
-    assert classifier.version == shipped_model("pneumonia")[0].version
+    assert classifier.version == shipped_model("pneumonia")[0].card.version
     with session_scope() as session:
         row = [v for v in list_versions(session, "medical", "pneumonia")][0]
     path = Path(row.artifact_path)

@@ -1,13 +1,13 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from verticals.core.registry.bundle import read_bundle
 from verticals.domains.medical.model import TASKS, shipped_classifier
-from verticals.domains.medical.model.artifacts import ShippedModel, shipped_model
+from verticals.domains.medical.model.artifacts import model_extra, shipped_model
 from verticals.domains.medical.model.networks import NetworkSpec
 from verticals.domains.medical.model.training import RECIPES
 
@@ -24,10 +24,11 @@ def _version(text: str) -> tuple[int, ...]:
 def test_shipped_model_records_its_cross_validation(task):
     shipped, _ = shipped_model(task)  # sha256-checked
     card = shipped.card
-    assert _version(shipped.version) >= (0, 3, 0) and card.version == shipped.version
+    assert _version(card.version) >= (0, 3, 0) and card.name == task
     assert CV_METRICS <= set(card.metrics) and card.metrics["cv_folds"] == 5
     assert 0 < card.metrics["cv_roc_auc_sd"] < card.metrics["cv_roc_auc_mean"] <= 1
-    assert shipped.extra.threshold == card.metrics["decision_threshold"]
+    assert model_extra(shipped).threshold == card.metrics["decision_threshold"]
+    assert set(shipped.files) == {"weights", "ood-profile"}
     assert card.reproduce_command.startswith(f"verticals train medical --task {task} --cv 5")
     assert "MedMNIST v2" in card.reproduce_command
     text = json.dumps(shipped.model_dump(mode="json"))
@@ -70,12 +71,13 @@ def test_ship_writes_a_loadable_cross_validated_card(tmp_path, monkeypatch):
         update={"batch_size": 16, "average_last": 2}))
 
     ship_module.ship("breast", 0, "9.9.9", cv=3, epochs=2, data=data)
-    shipped = ShippedModel.model_validate_json((target / "breast.card.json").read_text())
-    assert shipped.version == "9.9.9" and "9.9.9" in shipped.card.changelog
+    shipped = read_bundle(target / "breast.card.json")
+    assert shipped.card.version == "9.9.9" and "9.9.9" in shipped.card.changelog
     assert shipped.card.metrics["cv_folds"] == 3
     assert shipped.card.reproduce_command.startswith(
         "verticals train medical --task breast --cv 3 --seed 0 --ship 9.9.9 --epochs 2 "
         "--data breastmnist.npz")
-    assert shipped.extra.network.gradcam_layer == NetworkSpec().gradcam_layer  # no card before
-    assert Path(target / shipped.weights_file).is_file()
+    assert model_extra(shipped).network.gradcam_layer == NetworkSpec().gradcam_layer  # no card
+    assert (target / shipped.files["weights"].file).is_file()
+    assert (target / shipped.files["ood-profile"].file).is_file()
     assert shipped_classifier("breast").predict(images[:2, None] / 255.0).shape == (2,)

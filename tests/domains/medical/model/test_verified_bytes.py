@@ -60,7 +60,7 @@ def test_shipped_classifier_serves_the_bytes_it_checked(swap_after_check, monkey
     shipped, weights = shipped_model(TASK)
     genuine = weights.read_bytes()
     fired = swap_after_check(
-        shipped.sha256, lambda: weights.write_bytes(_other_weights(genuine))
+        shipped.files["weights"].sha256, lambda: weights.write_bytes(_other_weights(genuine))
     )
     try:
         classifier = shipped_classifier(TASK)
@@ -80,7 +80,7 @@ def test_registration_never_trusts_a_source_swapped_after_its_check(
     shipped, weights = shipped_model(TASK)
     genuine = weights.read_bytes()
     fired = swap_after_check(
-        shipped.sha256,
+        shipped.files["weights"].sha256,
         lambda: weights.write_bytes(_other_weights(genuine)),
         restore=lambda: weights.write_bytes(genuine),
     )
@@ -90,7 +90,7 @@ def test_registration_never_trusts_a_source_swapped_after_its_check(
     with session_scope() as session:
         rows = list_versions(session, "medical", TASK)
     for row in rows:  # whatever got registered is the genuine, checked content
-        assert row.sha256 == shipped.sha256
+        assert row.sha256 == shipped.files["weights"].sha256
         assert Path(row.artifact_path).read_bytes() == genuine
 
 
