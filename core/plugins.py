@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from fastapi import APIRouter
     from verticals.core.auth import Principal
     from verticals.core.compression.target import CompressionTarget
+    from verticals.core.monitoring.spec import WatchSpec
 
 ENTRY_POINT_GROUP = "verticals.domains"
 TEST_ENTRY_POINT_GROUP = "verticals.test_domains"
@@ -121,6 +122,11 @@ class Domain(ABC):
     ) -> CompressionTarget | None:
         """What ``verticals compress <domain>/<model>`` needs; None when not compressible.
         Called with the database migrated."""
+        return None
+
+    def monitoring(self) -> WatchSpec | None:
+        """What core's monitoring watches for this domain (models, features, outputs, where
+        the reference and the current window come from); None: nothing. See docs/monitoring.md."""
         return None
 
 

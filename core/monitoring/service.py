@@ -1,0 +1,285 @@
+"""Drift reports and one evaluation pass over every watched model (no HTTP, no Streamlit).
+
+The current window is read from rows the domain already stores, by the evaluator or on demand
+(API, CLI, dashboard), never on the request path of a prediction.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from verticals.core.db.base import utcnow
+from verticals.core.db.models import PredictionRecordRow
+from verticals.core.db.session import session_scope
+from verticals.core.errors import ModelUnavailable, NotFound
+from verticals.core.monitoring.alerts import AlertOut, Change, Signal, apply_signals, list_alerts
+from verticals.core.monitoring.drift import FeatureDrift, compare, drifted_features
+from verticals.core.monitoring.performance import performance_of
+from verticals.core.monitoring.profile import (
+    ReferenceProfile,
+    build_profile,
+    load_reference,
+    store_reference,
+)
+from verticals.core.monitoring.settings import MonitorSettings
+from verticals.core.monitoring.spec import WatchedModel, Window
+from verticals.core.monitoring.tables import DriftPointRow
+from verticals.core.plugins import PluginRegistry
+from verticals.core.registry.store import ModelVersion, production_version
+
+log = logging.getLogger("verticals.monitoring")
+
+
+class WindowInfo(BaseModel):
+    count: int
+    start: datetime | None
+    end: datetime | None
+    max_count: int
+    max_age_s: float | None
+    min_count: int
+    reference_count: int
+    reference_version: str
+
+
+class DriftReport(BaseModel):
+    domain: str
+    model: str
+    version: str
+    status: str  # ok | drift | insufficient
+    window: WindowInfo
+    features: list[FeatureDrift]
+    drifted: list[str]
+    performance: dict[str, Any]
+    alerts: list[AlertOut] = []
+
+
+def watched_models(plugins: PluginRegistry) -> list[tuple[str, WatchedModel]]:
+    found: list[tuple[str, WatchedModel]] = []
+    for name, domain in plugins.domains.items():
+        try:
+            spec = domain.monitoring()
+        except Exception:  # a plugin's declaration must not stop the others being watched
+            log.exception("domain %r: monitoring() failed", name)
+            continue
+        if spec is not None:
+            found += [(name, watched) for watched in spec.models]
+    return found
+
+
+def find_watched(plugins: PluginRegistry, domain: str, model: str | None) -> WatchedModel:
+    spec = plugins.get(domain).monitoring()
+    if spec is None or not spec.models:
+        raise NotFound(f"domain {domain!r} declares nothing to monitor", {"domain": domain})
+    return spec.get(model) if model is not None else spec.models[0]
+
+
+def ensure_reference(
+    session: Session, domain: str, watched: WatchedModel
+) -> tuple[ModelVersion, ReferenceProfile]:
+    """The production version and its verified reference profile, built and registered from
+    the domain's reference data the first time a version is watched."""
+    version = production_version(session, domain, watched.model)
+    if version is None:
+        raise ModelUnavailable(f"no production version of {domain}/{watched.model}")
+    profile = load_reference(session, version)
+    if profile is None:
+        profile = build_profile(
+            watched.reference(),
+            watched.features,
+            domain=domain,
+            model=watched.model,
+            version=version.version,
+        )
+        store_reference(session, version, profile)
+        profile = load_reference(session, version)  # what is used is what was registered
+        assert profile is not None
+    return version, profile
+
+
+def _reference_count(profile: ReferenceProfile) -> int:
+    return min((s.count for s in profile.features.values()), default=0)
+
+
+def drift_report(session: Session, domain: str, watched: WatchedModel) -> DriftReport:
+    version, profile = ensure_reference(session, domain, watched)
+    window: Window = watched.current(session, watched.window)
+    info = WindowInfo(
+        count=window.count,
+        start=window.start,
+        end=window.end,
+        max_count=watched.window.max_count,
+        max_age_s=watched.window.max_age_s,
+        min_count=watched.window.min_count,
+        reference_count=_reference_count(profile),
+        reference_version=profile.version,
+    )
+    performance = performance_of(session, watched)
+    if window.count < watched.window.min_count:
+        return DriftReport(
+            domain=domain,
+            model=watched.model,
+            version=version.version,
+            status="insufficient",
+            window=info,
+            features=[],
+            drifted=[],
+            performance=performance,
+        )
+    rows = compare(profile, window, watched)
+    drifted = drifted_features(rows)
+    return DriftReport(
+        domain=domain,
+        model=watched.model,
+        version=version.version,
+        status="drift" if drifted else "ok",
+        window=info,
+        features=rows,
+        drifted=drifted,
+        performance=performance,
+    )
+
+
+def report_for(
+    plugins: PluginRegistry, domain: str, model: str | None = None, *, with_alerts: bool = True
+) -> DriftReport:
+    watched = find_watched(plugins, domain, model)
+    with session_scope() as session:
+        report = drift_report(session, domain, watched)
+        if with_alerts:
+            report.alerts = list_alerts(session, state="open", domain=domain, model=watched.model)
+    return report
+
+
+def drift_signal(report: DriftReport) -> Signal | None:
+    if report.status == "insufficient" or not report.features:
+        return None
+    worst = max(report.features, key=lambda row: row.severity)
+    names = ", ".join(report.drifted) or "none"
+    return Signal(
+        rule="drift",
+        domain=report.domain,
+        model=report.model,
+        ratio=worst.severity,
+        value=worst.value,
+        summary=f"drift in {report.domain}/{report.model}: {names}",
+        detail={
+            "features": report.drifted,
+            "worst": worst.model_dump(),
+            "window": report.window.model_dump(mode="json"),
+        },
+    )
+
+
+def record_signals(session: Session, domain: str, settings: MonitorSettings) -> list[Signal]:
+    """Latency and error-rate rules over the domain's newest prediction records."""
+    rows = session.execute(
+        select(PredictionRecordRow.latency_ms, PredictionRecordRow.status_code)
+        .where(PredictionRecordRow.domain == domain)
+        .order_by(PredictionRecordRow.id.desc())
+        .limit(settings.recent_records)
+    ).all()
+    if len(rows) < 20:
+        return []
+    latency = np.array([r[0] for r in rows], dtype=np.float64)
+    errors = float(np.mean([r[1] >= 400 for r in rows]))
+    p95 = float(np.percentile(latency, 95))
+    return [
+        Signal(
+            rule="latency",
+            domain=domain,
+            model="*",
+            ratio=p95 / settings.latency_p95_ms,
+            value=p95,
+            summary=f"{domain}: p95 latency {p95:.1f} ms (limit {settings.latency_p95_ms:g})",
+            detail={"p95_ms": p95, "records": len(rows)},
+        ),
+        Signal(
+            rule="error_rate",
+            domain=domain,
+            model="*",
+            ratio=errors / settings.error_rate,
+            value=errors,
+            summary=f"{domain}: {errors:.1%} of recorded requests failed",
+            detail={"error_rate": errors, "records": len(rows)},
+        ),
+    ]
+
+
+def evaluate_once(
+    plugins: PluginRegistry, settings: MonitorSettings, *, now: datetime | None = None
+) -> tuple[list[DriftReport], list[Change]]:
+    """One pass: every watched model's drift (points stored, gauges set), the record-based
+    rules of every watched domain, and the alert transitions they cause."""
+    from verticals.core.monitoring.gauges import set_alert_gauges, set_drift_gauges
+
+    now = now or utcnow()
+    reports: list[DriftReport] = []
+    signals: list[Signal] = []
+    domains: list[str] = []
+    for domain, watched in watched_models(plugins):
+        try:
+            with session_scope() as session:
+                report = drift_report(session, domain, watched)
+                for row in report.features:
+                    session.add(
+                        DriftPointRow(
+                            domain=domain,
+                            model=watched.model,
+                            feature=row.name,
+                            statistic=row.statistic,
+                            value=row.value,
+                            threshold=row.threshold,
+                            window_count=report.window.count,
+                            created_at=now,
+                        )
+                    )
+        except Exception:  # one model's failure must not blind the others
+            log.exception("monitoring %s/%s failed", domain, watched.model)
+            continue
+        reports.append(report)
+        set_drift_gauges(report)
+        signal = drift_signal(report)
+        if signal is not None:
+            signals.append(signal)
+        if domain not in domains:
+            domains.append(domain)
+    with session_scope() as session:
+        for domain in domains:
+            signals += record_signals(session, domain, settings)
+        changes = apply_signals(
+            session,
+            signals,
+            for_s=settings.for_s,
+            resolve_for_s=settings.resolve_for_s,
+            resolve_ratio=settings.resolve_ratio,
+            now=now,
+        )
+        set_alert_gauges(list_alerts(session, state="open", limit=1000))
+    return reports, changes
+
+
+def drift_history(
+    session: Session, domain: str, model: str, limit: int = 2000
+) -> list[dict[str, Any]]:
+    query = (
+        select(DriftPointRow)
+        .where(DriftPointRow.domain == domain, DriftPointRow.model == model)
+        .order_by(DriftPointRow.id.desc())
+        .limit(limit)
+    )
+    return [
+        {
+            "created_at": row.created_at,
+            "feature": row.feature,
+            "statistic": row.statistic,
+            "value": row.value,
+            "threshold": row.threshold,
+        }
+        for row in session.scalars(query)
+    ][::-1]

@@ -1,0 +1,31 @@
+"""Monitoring settings (``VERTICALS_MONITOR_*``)."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class MonitorSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="VERTICALS_MONITOR_", extra="ignore")
+
+    enabled: bool = Field(True, description="run the evaluator inside the API process")
+    interval_s: float = Field(60.0, gt=0, description="seconds between evaluations")
+    lease_s: float = Field(180.0, gt=0, description="how long an evaluator's lease lasts")
+    for_s: float = Field(0.0, ge=0, description="a condition must hold this long to fire")
+    resolve_for_s: float = Field(300.0, ge=0, description="...and be clear this long to resolve")
+    resolve_ratio: float = Field(
+        0.8, gt=0, le=1, description="hysteresis: clear only below this share of the threshold"
+    )
+    latency_p95_ms: float = Field(500.0, gt=0, description="latency rule: p95 of recorded ms")
+    error_rate: float = Field(0.05, gt=0, le=1, description="error-rate rule: share of 4xx/5xx")
+    recent_records: int = Field(1000, ge=10, description="records the latency/error rules read")
+    webhook_url: str | None = Field(None, description="POST each alert transition here")
+    webhook_secret: SecretStr | None = Field(None, description="HMAC-SHA256 key of the body")
+    webhook_attempts: int = Field(4, ge=1, le=10)
+    webhook_backoff_s: float = Field(0.5, ge=0, description="first retry delay; doubles")
+    webhook_timeout_s: float = Field(5.0, gt=0)
+
+
+def monitor_settings() -> MonitorSettings:
+    return MonitorSettings()
