@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from fastapi import APIRouter
     from verticals.core.auth import Principal
     from verticals.core.compression.trees import TreeCompressionTarget
+    from verticals.core.monitoring.spec import WatchSpec
     from verticals.domains.finance.runtime import Runtime
 
 
@@ -124,6 +125,11 @@ class FinanceDomain(Domain):
 
         self.ensure_production_model()
         return finance_compression_target(model_name, data_file, split, self.demo_data())
+
+    def monitoring(self) -> WatchSpec:
+        from verticals.domains.finance.monitoring import watch_spec
+
+        return watch_spec()
 
     def render_page(self, viewer: Principal) -> None:
         from verticals.domains.finance.page import render
