@@ -14,6 +14,7 @@ from verticals.domains.manufacturing.service import ManufacturingService
 if TYPE_CHECKING:
     from fastapi import APIRouter
     from verticals.core.auth import Principal
+    from verticals.core.monitoring.spec import WatchSpec
 
 
 class ManufacturingDomain(Domain):
@@ -55,6 +56,13 @@ class ManufacturingDomain(Domain):
             model_version=", ".join(f"{n} {v}" for n, v in versions.items()) or None,
             detail=f"not loaded: {', '.join(missing)}" if missing else "",
         )
+
+    def monitoring(self) -> WatchSpec:
+        """The RUL model's input sensors (its own list once it is loaded)."""
+        from verticals.domains.manufacturing.monitoring import watch_spec
+
+        loaded = self.service.model_versions.get(shipping.RUL) is not None
+        return watch_spec(self.service.rul_model()[0].used_sensors) if loaded else watch_spec()
 
     def evaluate(self, data_file: Path, **options: Any) -> dict[str, float]:
         """``task="rul"`` with ``truth`` (the RUL file), or ``task="failure"`` with ``cv``."""

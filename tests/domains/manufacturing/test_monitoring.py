@@ -1,0 +1,90 @@
+"""Manufacturing under core's monitoring: 5,000 readings drawn from the reference engines raise
+nothing; a sensor that reads off by a calibration offset fires a drift alert naming it within
+1,000 readings."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import numpy as np
+import pytest
+from sqlalchemy import insert
+from verticals.core.db import session_scope
+from verticals.core.db.base import utcnow
+from verticals.core.monitoring.service import evaluate_once, report_for
+from verticals.core.monitoring.settings import MonitorSettings
+from verticals.core.plugins import PluginRegistry
+from verticals.core.registry.store import production_version, register
+from verticals.domains.manufacturing.model import shipping
+from verticals.domains.manufacturing.model.cmapss import READING_COLUMNS
+from verticals.domains.manufacturing.monitoring import reference_readings
+from verticals.domains.manufacturing.tables import AssetRow, ReadingRow
+
+
+@pytest.fixture
+def watched(domain, tmp_path) -> PluginRegistry:
+    with session_scope() as session:
+        if production_version(session, "manufacturing", shipping.RUL) is None:
+            artifact = tmp_path / "rul.json"
+            artifact.write_text("{}")  # the profile attaches to whichever version serves
+            register(
+                session,
+                domain="manufacturing",
+                name=shipping.RUL,
+                version="t",
+                artifact_path=artifact,
+                stage="production",
+            )
+    return PluginRegistry(domains={"manufacturing": domain})
+
+
+class Readings:
+    def __init__(self) -> None:
+        self.reference = reference_readings()
+        self.rng = np.random.default_rng(3)
+        self.cycle = 0
+        with session_scope() as session:
+            asset = AssetRow(tenant="default", asset_id="engine-x", kind="turbofan")
+            session.add(asset)
+            session.flush()
+            self.asset_pk = asset.id
+
+    def send(self, n: int, offsets: dict[str, float] | None = None) -> None:
+        values = self.reference[self.rng.integers(0, len(self.reference), n)].copy()
+        for name, offset in (offsets or {}).items():
+            values[:, READING_COLUMNS.index(name)] += offset
+        now = utcnow() - timedelta(minutes=5)
+        rows = [
+            {
+                "asset_pk": self.asset_pk,
+                "cycle": self.cycle + k + 1,
+                "values": v.tolist(),
+                "source": "api",
+                "received_at": now,
+            }
+            for k, v in enumerate(values)
+        ]
+        with session_scope() as session:
+            session.execute(insert(ReadingRow), rows)
+        self.cycle += n
+
+
+def test_stable_readings_stay_quiet_and_an_offset_sensor_fires(watched) -> None:
+    settings = MonitorSettings(webhook_url=None, for_s=0)
+    stream = Readings()
+    for _ in range(10):  # 5,000 readings from the reference engines
+        stream.send(500)
+        assert evaluate_once(watched, settings)[1] == []
+    report = report_for(watched, "manufacturing")
+    assert report.status == "ok" and report.window.count == 1000
+
+    offset = 3 * float(np.std(stream.reference[:, READING_COLUMNS.index("sensor_11")]))
+    sent = 0
+    changes = []
+    while not changes and sent < 1000:
+        stream.send(100, {"sensor_11": offset})
+        sent += 100
+        changes = evaluate_once(watched, settings)[1]
+    assert changes, "no alert within 1,000 readings"
+    (change,) = changes
+    assert change.alert.detail["features"] == ["sensor_11"]
