@@ -321,6 +321,10 @@ def build_cli(plugins: PluginRegistry | None = None) -> typer.Typer:
 
     app.command("compress")(compress_command)
 
+    from verticals.core.monitoring.cli import monitor_command
+
+    app.command("monitor")(monitor_command)
+
     for verb in COMMAND_VERBS:
         group = typer.Typer(help=VERB_HELP[verb], no_args_is_help=True)
         for name, command in _extra_core_commands(verb).items():
