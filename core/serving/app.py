@@ -15,6 +15,8 @@ from pydantic import BaseModel
 from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 from verticals.core.db import get_engine
+from verticals.core.monitoring.api import build_ops_router
+from verticals.core.monitoring.evaluator import start_evaluator
 from verticals.core.plugins import Domain, DomainStatus, PluginRegistry
 from verticals.core.serving.deps import require_domain_access
 from verticals.core.serving.docs import install_docs
@@ -82,7 +84,10 @@ def build_app(
         # for ~0.3 s (the p99 of the scoring API). No gc.collect() first: it costs ~0.4 s per
         # app start, and the little startup garbage this pins is freed by unfreeze() below.
         gc.freeze()
+        evaluator = start_evaluator(plugins)  # monitoring: drift and alerts, lease-guarded
         yield
+        if evaluator is not None:
+            evaluator.stop()
         for domain in plugins.domains.values():
             try:
                 domain.close()
@@ -147,4 +152,5 @@ def build_app(
             tags=[name],
             dependencies=[Depends(require_domain_access(name))],
         )
+    app.include_router(build_ops_router())
     return app
