@@ -11,6 +11,8 @@ import streamlit as st
 from verticals.apps.dashboard.access import guarded, signed_in
 from verticals.apps.dashboard.admin import render_admin
 from verticals.apps.dashboard.home import render_home
+from verticals.apps.dashboard.operations import READ as OPS_READ
+from verticals.apps.dashboard.operations import render_operations
 from verticals.apps.dashboard.signin import render_account, render_sign_in
 from verticals.apps.dashboard.state import plugin_registry, prepared
 from verticals.core.accounts.roles import USER_ADMIN_SCOPE
@@ -44,6 +46,9 @@ def main() -> None:
                     url_path=name,
                 )
             )
+    if principal.allows(OPS_READ):
+        ops = guarded(principal, lambda p: p.allows(OPS_READ), render_operations)
+        pages.append(st.Page(ops, title="Operations", url_path="operations"))
     if principal.allows(USER_ADMIN_SCOPE):
         admin = guarded(principal, lambda p: p.allows(USER_ADMIN_SCOPE), render_admin)
         pages.append(st.Page(admin, title="Users", url_path="users"))

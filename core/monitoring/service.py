@@ -283,3 +283,27 @@ def drift_history(
         }
         for row in session.scalars(query)
     ][::-1]
+
+
+def drift_histograms(
+    session: Session, domain: str, watched: WatchedModel, names: list[str]
+) -> dict[str, dict[str, list[float]]]:
+    """Reference vs current shares over the reference's display bins, per numeric feature of
+    ``names`` (what the Operations page draws for drifted features)."""
+    from verticals.core.monitoring.drift import current_histogram
+    from verticals.core.monitoring.profile import NumericSketch
+
+    _, profile = ensure_reference(session, domain, watched)
+    window = watched.current(session, watched.window)
+    found: dict[str, dict[str, list[float]]] = {}
+    for name in names:
+        sketch = profile.features.get(name)
+        values = window.columns.get(name)
+        if not isinstance(sketch, NumericSketch) or values is None:
+            continue
+        found[name] = {
+            "edges": sketch.hist_edges,
+            "reference": sketch.hist_shares,
+            "current": current_histogram(sketch, values),
+        }
+    return found

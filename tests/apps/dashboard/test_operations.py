@@ -1,0 +1,48 @@
+"""The Operations page: shown to roles with ops:read, alerts acknowledged with ops:write."""
+
+from __future__ import annotations
+
+from verticals.core.db import session_scope
+from verticals.core.db.base import utcnow
+from verticals.core.monitoring.alerts import Signal, apply_signals, list_alerts
+
+
+def _run(app):  # noqa: ANN001, ANN202
+    app.run()
+    assert not app.exception, [e.message for e in app.exception]
+    return app
+
+
+def test_admin_sees_drift_and_acknowledges_an_alert(app, pages, signed_in) -> None:
+    signal = Signal(
+        rule="drift",
+        domain="finance",
+        model="card-fraud-xgb",
+        ratio=3.0,
+        value=0.6,
+        summary="drift in finance/card-fraud-xgb: amount",
+    )
+    with session_scope() as session:
+        (fired,) = apply_signals(
+            session, [signal], for_s=0, resolve_for_s=0, resolve_ratio=0.8, now=utcnow()
+        )
+    user = signed_in(app, "admin", "ops")
+    _run(app)
+    app._page_hash = pages(app)["operations"]
+    _run(app)
+    assert app.title[0].value == "Operations"
+    assert "finance / card-fraud-xgb" in [s.value for s in app.subheader]
+    button = next(
+        b for b in app.button if b.label.startswith(f"Acknowledge alert {fired.alert.id}")
+    )
+    button.click()
+    _run(app)
+    with session_scope() as session:
+        (alert,) = list_alerts(session)
+    assert alert.state == "acknowledged" and alert.acknowledged_by == user.name
+
+
+def test_roles_without_ops_read_do_not_get_the_page(app, pages, signed_in) -> None:
+    signed_in(app, "clinician")
+    _run(app)
+    assert "operations" not in pages(app)
