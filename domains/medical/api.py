@@ -75,11 +75,13 @@ def build_router(service_getter: Callable[[], StudyService]) -> APIRouter:
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
         status: StudyStatus | None = None,
     ) -> StudyList:
-        return StudyList(studies=service().list(limit=limit, status=status))
+        return StudyList(
+            studies=service().list(limit=limit, status=status, tenant=principal.tenant)
+        )
 
     @router.get("/studies/{study_id}", response_model=StudyOut)
     def get_study(study_id: str, principal: Reader) -> StudyOut:
-        return service().get(study_id)
+        return service().get(study_id, tenant=principal.tenant)
 
     @router.get(
         "/studies/{study_id}/heatmap.png",
@@ -88,7 +90,9 @@ def build_router(service_getter: Callable[[], StudyService]) -> APIRouter:
         summary="Grad-CAM overlay on the analysed region",
     )
     def get_heatmap(study_id: str, principal: Reader) -> Response:
-        return Response(service().heatmap(study_id), media_type="image/png")
+        return Response(
+            service().heatmap(study_id, tenant=principal.tenant), media_type="image/png"
+        )
 
     @router.get(
         "/studies/{study_id}/report.fhir.json",
@@ -96,7 +100,10 @@ def build_router(service_getter: Callable[[], StudyService]) -> APIRouter:
         summary="FHIR R4 DiagnosticReport",
     )
     def get_fhir(study_id: str, principal: Reader) -> JSONResponse:
-        return JSONResponse(service().fhir_report(study_id), media_type="application/fhir+json")
+        return JSONResponse(
+            service().fhir_report(study_id, tenant=principal.tenant),
+            media_type="application/fhir+json",
+        )
 
     @router.get(
         "/studies/{study_id}/sr.dcm",
@@ -106,7 +113,7 @@ def build_router(service_getter: Callable[[], StudyService]) -> APIRouter:
     )
     def get_sr(study_id: str, principal: Reader) -> Response:
         return Response(
-            service().structured_report(study_id),
+            service().structured_report(study_id, tenant=principal.tenant),
             media_type="application/dicom",
             headers={"Content-Disposition": f'attachment; filename="{study_id}-sr.dcm"'},
         )

@@ -42,13 +42,15 @@ def _dashboard_context(action: str, viewer: Principal) -> AuditContext:
         user_id=viewer.user_id,
         domain="medical",
         route=f"dashboard {action}",
+        tenant=viewer.tenant,
     )
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def _stored_arrays(study_id: str, _service: StudyService) -> tuple[Any, Any]:
-    """Modality values and Grad-CAM of a study (immutable once stored; ids are unique)."""
-    return _service.display_values(study_id)
+def _stored_arrays(study_id: str, tenant: str, _service: StudyService) -> tuple[Any, Any]:
+    """Modality values and Grad-CAM of a study (immutable once stored; ids are unique; the
+    tenant is part of the cache key, so another tenant's viewer never gets them)."""
+    return _service.display_values(study_id, tenant=tenant)
 
 
 @st.cache_data(show_spinner=False, ttl=60)
@@ -153,7 +155,7 @@ def _render_upload(
 def _render_worklist(service: StudyService, viewer: Principal) -> None:
     import pandas as pd
 
-    studies = service.list(limit=100)
+    studies = service.list(limit=100, tenant=viewer.tenant)
     if not studies:
         st.info("No studies yet: upload one in the Upload tab.")
         return
@@ -192,8 +194,8 @@ def _render_study(service: StudyService, study_id: str, viewer: Principal) -> No
     from verticals.domains.medical.pixels import Window, apply_window
 
     try:
-        study = service.get(study_id)
-        values, cam = _stored_arrays(study_id, service)
+        study = service.get(study_id, tenant=viewer.tenant)
+        values, cam = _stored_arrays(study_id, viewer.tenant, service)
     except VerticalsError as exc:
         st.error(exc.message)
         return
@@ -232,7 +234,7 @@ def _render_study(service: StudyService, study_id: str, viewer: Principal) -> No
         for finding in study.findings:
             st.progress(finding.probability, text=f"{finding.label}: {finding.probability:.1%}")
         _render_review(service, study, viewer)
-        fhir = service.fhir_report(study_id)
+        fhir = service.fhir_report(study_id, tenant=viewer.tenant)
         st.download_button(
             "FHIR DiagnosticReport",
             json.dumps(fhir, indent=2),

@@ -93,7 +93,7 @@ class StudyService:
             with session_scope() as session:
                 previous = stored_output(session, ctx, idempotency_key, input_sha256(payload))
             if previous is not None:
-                return self._replayed(previous)
+                return self._replayed(previous, tenant=ctx.tenant)
 
         prepared = prepare_upload(data)
         summary = prepared.summary()
@@ -143,6 +143,7 @@ class StudyService:
                 session.add(
                     StudyRow(
                         id=study_id,
+                        tenant=ctx.tenant,
                         api_key_id=ctx.api_key_id,
                         task=task_name,
                         status="predicted",
@@ -181,7 +182,7 @@ class StudyService:
         except BaseException:
             files.remove()
             raise
-        result = self._replayed(output)
+        result = self._replayed(output, tenant=ctx.tenant)
         if result.study_id != study_id:  # a concurrent retry with the same key won the race
             files.remove()
         log.info(
@@ -192,21 +193,22 @@ class StudyService:
         )
         return result
 
-    def _replayed(self, stored: dict[str, Any]) -> StudyCreated:
+    def _replayed(self, stored: dict[str, Any], *, tenant: str) -> StudyCreated:
         """The answer stored for an idempotency key. One stored before the answer carried the
         decision (medical_0002) is rebuilt from its study row, which that migration filled."""
         try:
             return StudyCreated.model_validate(stored)
         except ValidationError:
-            study = self.get(str(stored.get("study_id", "")))
+            study = self.get(str(stored.get("study_id", "")), tenant=tenant)
             fields = set(StudyCreated.model_fields)
             return StudyCreated.model_validate(study.model_dump(include=fields))
 
     # ------------------------------------------------------------------ read
 
-    def _row(self, session: Session, study_id: str) -> StudyRow:
+    def _row(self, session: Session, study_id: str, tenant: str) -> StudyRow:
+        """``tenant``'s study (another tenant's is unknown: NotFound, as a missing one)."""
         row = session.get(StudyRow, study_id) if _valid_id(study_id) else None
-        if row is None:
+        if row is None or row.tenant != tenant:
             raise NotFound(f"no study {study_id!r}")
         return row
 
@@ -218,32 +220,40 @@ class StudyService:
             .limit(1)
         )
 
-    def get(self, study_id: str) -> StudyOut:
+    def get(self, study_id: str, *, tenant: str) -> StudyOut:
         with session_scope() as session:
-            row = self._row(session, study_id)
+            row = self._row(session, study_id, tenant)
             review = self._latest_review(session, study_id)
             return _study_out(row, review)
 
-    def list(self, limit: int = 50, status: StudyStatus | None = None) -> list[StudySummary]:
+    def list(
+        self, limit: int = 50, status: StudyStatus | None = None, *, tenant: str
+    ) -> list[StudySummary]:
+        """``tenant``'s newest studies (the worklist)."""
         with session_scope() as session:
-            query = select(StudyRow).order_by(StudyRow.created_at.desc(), StudyRow.id).limit(limit)
+            query = (
+                select(StudyRow)
+                .where(StudyRow.tenant == tenant)
+                .order_by(StudyRow.created_at.desc(), StudyRow.id)
+                .limit(limit)
+            )
             if status is not None:
                 query = query.where(StudyRow.status == status)
             return [StudySummary.model_validate(row) for row in session.scalars(query)]
 
-    def files(self, study_id: str) -> StudyFiles:
+    def files(self, study_id: str, *, tenant: str) -> StudyFiles:
         with session_scope() as session:
-            return files_from_row(self._row(session, study_id).storage_dir)
+            return files_from_row(self._row(session, study_id, tenant).storage_dir)
 
-    def heatmap(self, study_id: str) -> bytes:
-        files = self.files(study_id)
+    def heatmap(self, study_id: str, *, tenant: str) -> bytes:
+        files = self.files(study_id, tenant=tenant)
         return files.require(files.heatmap).read_bytes()
 
-    def fhir_report(self, study_id: str) -> dict[str, Any]:
+    def fhir_report(self, study_id: str, *, tenant: str) -> dict[str, Any]:
         from verticals.domains.medical.fhir import build_report
 
         with session_scope() as session:
-            row = self._row(session, study_id)
+            row = self._row(session, study_id, tenant)
             review = self._latest_review(session, study_id)
             return build_report(
                 study_id=row.id,
@@ -258,11 +268,11 @@ class StudyService:
                 issued=review.created_at if review else row.created_at,
             )
 
-    def structured_report(self, study_id: str) -> bytes:
+    def structured_report(self, study_id: str, *, tenant: str) -> bytes:
         from verticals.domains.medical.sr import build_sr
 
         with session_scope() as session:
-            row = self._row(session, study_id)
+            row = self._row(session, study_id, tenant)
             files = files_from_row(row.storage_dir)
             task, version, findings, label = (
                 row.task,
@@ -286,11 +296,11 @@ class StudyService:
         tmp.replace(files.sr)
         return data
 
-    def display_values(self, study_id: str) -> tuple[np.ndarray, np.ndarray]:
+    def display_values(self, study_id: str, *, tenant: str) -> tuple[np.ndarray, np.ndarray]:
         """(modality values [h, w] for window/level, Grad-CAM [S, S]) of a study."""
         from verticals.domains.medical.storage import load_array
 
-        files = self.files(study_id)
+        files = self.files(study_id, tenant=tenant)
         return load_array(files.require(files.display)), load_array(files.require(files.cam))
 
     # ------------------------------------------------------------------ review
@@ -299,7 +309,7 @@ class StudyService:
         """Confirm or correct a finding, logged under the API key or the signed-in clinician."""
         tasks = model_api.tasks()
         with session_scope() as session:
-            row = self._row(session, study_id)
+            row = self._row(session, study_id, actor.tenant)
             labels = (
                 list(tasks[row.task].labels)
                 if row.task in tasks
@@ -313,6 +323,7 @@ class StudyService:
                 )
             review = ReviewRow(
                 study_id=row.id,
+                tenant=row.tenant,
                 api_key_id=actor.key_id,
                 label=label,
                 agrees=label == row.predicted_label,
@@ -333,21 +344,21 @@ class StudyService:
             session.flush()
             return ReviewOut.model_validate(review)
 
-    def export_feedback(self, task: str, out_dir: Path) -> int:
+    def export_feedback(self, task: str, out_dir: Path, *, tenant: str | None = None) -> int:
         """Write reviewed studies of ``task`` as a retraining folder: the de-identified
         ``<study_id>.dcm`` files plus ``labels.csv`` (``file,label``: the clinician's latest
-        label), the folder format ``verticals evaluate medical --data DIR`` reads. Returns n."""
+        label), the folder format ``verticals evaluate medical --data DIR`` reads. Returns n.
+        An operator's command: every tenant's studies, or ``tenant``'s only when given."""
         import csv
         import shutil
 
         out_dir.mkdir(parents=True, exist_ok=True)
         rows = []
         with session_scope() as session:
-            studies = session.scalars(
-                select(StudyRow)
-                .where(StudyRow.task == task, StudyRow.status == "reviewed")
-                .order_by(StudyRow.created_at)
-            ).all()
+            query = select(StudyRow).where(StudyRow.task == task, StudyRow.status == "reviewed")
+            if tenant is not None:
+                query = query.where(StudyRow.tenant == tenant)
+            studies = session.scalars(query.order_by(StudyRow.created_at)).all()
             for study in studies:
                 review = self._latest_review(session, study.id)
                 image = files_from_row(study.storage_dir).image

@@ -1,6 +1,8 @@
 """The medical domain's tables: studies and clinician reviews (feedback for retraining).
 
 Nothing here holds patient data: studies keep de-identified UIDs and technical metadata only.
+Every row belongs to a tenant (a hospital). Study ids are random (uuid4, made by the server),
+so they stay the primary key; every read filters by the caller's tenant as well.
 """
 
 from __future__ import annotations
@@ -13,12 +15,22 @@ from sqlalchemy.orm import Mapped, mapped_column
 from verticals.core.db.base import Base, utcnow
 from verticals.core.db.types import UtcDateTime
 
+DEFAULT_TENANT = "default"  # verticals.core.auth.DEFAULT_TENANT
+
+
+def _tenant() -> Mapped[str]:
+    return mapped_column(String(64), default=DEFAULT_TENANT, server_default=DEFAULT_TENANT)
+
 
 class StudyRow(Base):
     __tablename__ = "medical_studies"
-    __table_args__ = (Index("ix_medical_studies_created", "created_at"),)
+    __table_args__ = (
+        Index("ix_medical_studies_created", "created_at"),
+        Index("ix_medical_studies_tenant_created", "tenant", "created_at"),
+    )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    tenant: Mapped[str] = _tenant()
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     api_key_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     task: Mapped[str] = mapped_column(String(64))
@@ -53,6 +65,7 @@ class ReviewRow(Base):
     __table_args__ = (Index("ix_medical_reviews_study", "study_id"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant: Mapped[str] = _tenant()
     study_id: Mapped[str] = mapped_column(ForeignKey("medical_studies.id"))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     api_key_id: Mapped[int | None] = mapped_column(Integer, nullable=True)

@@ -71,7 +71,7 @@ def test_page_upload_review_and_overlay(make_user):
     from verticals.domains.medical.runtime import InferenceEngine
     from verticals.domains.medical.service import StudyService
 
-    study = StudyService(InferenceEngine()).get(study_id)
+    study = StudyService(InferenceEngine()).get(study_id, tenant="default")
     assert study.status == "reviewed" and study.review.label == other
     _assert_acted_as(clinician.principal, study_id)
 
