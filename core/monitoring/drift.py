@@ -33,6 +33,7 @@ DEFAULT_THRESHOLDS: dict[str, float] = {
 }
 LOWER_IS_WORSE = frozenset({"chi2_p"})
 MMD_POINTS = 256
+KS_ALPHA = 1e-5
 
 
 class FeatureDrift(BaseModel):
@@ -56,10 +57,29 @@ def thresholds_for(watched: WatchedModel) -> dict[str, float]:
     return {**DEFAULT_THRESHOLDS, **dict(watched.thresholds)}
 
 
+def effective_threshold(statistic: str, base: float, n_reference: int, n_current: int) -> float:
+    """``base``, raised where a small window's sampling noise alone could reach it: KS to its
+    critical value at level :data:`KS_ALPHA`, Wasserstein to ``6 / sqrt(n)`` reference stds,
+    PSI to ``50 / n`` (10 bins). On windows of ~1,000 and more the base holds."""
+    n = max(n_current, 1)
+    if statistic == "ks":
+        return max(base, stats.ks_critical(max(n_reference, 1), n, KS_ALPHA))
+    if statistic == "wasserstein":
+        return max(base, 6.0 / np.sqrt(n))
+    if statistic == "psi":
+        return max(base, 50.0 / n)
+    return base
+
+
 def _row(
-    name: str, statistic: str, value: float, thresholds: Mapping[str, float], output: bool
+    name: str,
+    statistic: str,
+    value: float,
+    thresholds: Mapping[str, float],
+    output: bool,
+    sizes: tuple[int, int],
 ) -> FeatureDrift:
-    threshold = thresholds[statistic]
+    threshold = round(effective_threshold(statistic, thresholds[statistic], *sizes), 6)
     drifted = value < threshold if statistic in LOWER_IS_WORSE else value > threshold
     return FeatureDrift(
         name=name,
@@ -124,7 +144,10 @@ def compare(profile: ReferenceProfile, window: Window, watched: WatchedModel) ->
             found = _categorical(sketch, values)
         else:
             found = _embedding(sketch, values)
-        rows += [_row(feature.name, s, v, thresholds, feature.output) for s, v in found.items()]
+        sizes = (sketch.count, len(values))
+        rows += [
+            _row(feature.name, s, v, thresholds, feature.output, sizes) for s, v in found.items()
+        ]
     return rows
 
 

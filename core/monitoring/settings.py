@@ -12,7 +12,7 @@ class MonitorSettings(BaseSettings):
     enabled: bool = Field(True, description="run the evaluator inside the API process")
     interval_s: float = Field(60.0, gt=0, description="seconds between evaluations")
     lease_s: float = Field(180.0, gt=0, description="how long an evaluator's lease lasts")
-    for_s: float = Field(0.0, ge=0, description="a condition must hold this long to fire")
+    for_s: float = Field(120.0, ge=0, description="a condition must hold this long to fire")
     resolve_for_s: float = Field(300.0, ge=0, description="...and be clear this long to resolve")
     resolve_ratio: float = Field(
         0.8, gt=0, le=1, description="hysteresis: clear only below this share of the threshold"
