@@ -20,11 +20,29 @@ class Settings(BaseSettings):
     # Also load the `verticals.test_domains` entry points (the test suite's plugin); never in
     # production: a test plugin has routes that fail on purpose.
     load_test_plugins: bool = False
+    # Requests per API key, per scope: "100/second", "finance:score=500/second,default=100/second"
+    # (see verticals.core.serving.ratelimit). Bulk work belongs in the batch routes.
+    rate_limit: str = "default=100/second"
+    # Every key of one tenant together.
+    tenant_rate_limit: str = "1000/second"
+    # Failed authentications per client address, before it is answered 429 without a lookup.
+    auth_failure_limit: str = "30/minute"
+    # Shares the rate-limit buckets across processes and replicas; in-process when unset.
+    redis_url: str | None = None
+    # Origins allowed to call the API from a browser (comma separated); none by default.
+    cors_origins: str = ""
+    # /metrics answers anyone (a Prometheus scrape without credentials) instead of demanding
+    # a key with the scope `metrics:read`.
+    metrics_public: bool = False
 
     @field_validator("home")
     @classmethod
     def _expand_home(cls, value: Path) -> Path:
         return value.expanduser()
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
 
     @property
     def resolved_database_url(self) -> str:

@@ -65,6 +65,19 @@ class UnsupportedMediaType(VerticalsError):
     code = "unsupported_media_type"
 
 
+class RateLimited(VerticalsError):
+    """The caller spent its request budget; ``headers`` say when to come back."""
+
+    status_code = 429
+    code = "rate_limited"
+
+    def __init__(
+        self, message: str, details: Any = None, *, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(message, details)
+        self.headers = headers
+
+
 class Overloaded(VerticalsError):
     status_code = 503
     code = "overloaded"

@@ -8,20 +8,25 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import Depends, FastAPI
+from fastapi import Depends, FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
+from verticals.core.config import Settings, get_settings
 from verticals.core.db import get_engine
 from verticals.core.monitoring.api import build_ops_router
 from verticals.core.monitoring.evaluator import start_evaluator
 from verticals.core.plugins import Domain, DomainStatus, PluginRegistry
-from verticals.core.serving.deps import require_domain_access
+from verticals.core.serving.contract import ERROR_RESPONSES, install_contract
+from verticals.core.serving.deps import current_principal, require_domain_access
 from verticals.core.serving.docs import install_docs
 from verticals.core.serving.errors import install_error_handlers
+from verticals.core.serving.hardening import HardeningMiddleware
 from verticals.core.serving.middleware import RequestContextMiddleware
+from verticals.core.serving.ratelimit import RateLimits
 
 log = logging.getLogger("verticals.api")
 
@@ -72,7 +77,11 @@ def build_app(
     max_request_bytes: int,
     title: str = "verticals",
     version: str = "0.1.0",
+    settings: Settings | None = None,
 ) -> FastAPI:
+    """The API. ``settings`` (default: the environment's) give its rate limits, CORS origins
+    and who may read ``/metrics``."""
+    settings = settings or get_settings()
     start_errors: dict[str, str | None] = {}
 
     @asynccontextmanager
@@ -107,15 +116,46 @@ def build_app(
         redoc_url=None,
     )
     install_docs(app)
+    install_contract(app)
     app.state.plugins = plugins
+    app.state.rate_limits = RateLimits.from_settings(settings)
     install_error_handlers(app)
+    # Last added runs first: CORS (preflights), then hardening headers, then ids and limits.
     app.add_middleware(RequestContextMiddleware, max_body_bytes=max_request_bytes)
+    app.add_middleware(HardeningMiddleware)
+    if settings.cors_origin_list:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origin_list,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=[
+                "Authorization",
+                "X-API-Key",
+                "Content-Type",
+                "X-Request-ID",
+                "Idempotency-Key",
+            ],
+            expose_headers=[
+                "X-Request-ID",
+                "Retry-After",
+                "RateLimit-Limit",
+                "RateLimit-Remaining",
+                "RateLimit-Reset",
+            ],
+            allow_credentials=False,  # keys travel in headers, never in cookies
+            max_age=600,
+        )
 
     @app.get("/healthz", response_model=Health, tags=["ops"])
     def healthz() -> Health:
         return Health(status="ok")
 
-    @app.get("/readyz", response_model=Readiness, tags=["ops"])
+    @app.get(
+        "/readyz",
+        response_model=Readiness,
+        tags=["ops"],
+        responses={503: {"model": Readiness, "description": "Not ready: see which part"}},
+    )
     def readyz() -> Any:
         report = Readiness(
             ready=False,
@@ -135,9 +175,15 @@ def build_app(
             report.model_dump(mode="json"), status_code=200 if report.ready else 503
         )
 
+    metrics_public = settings.metrics_public
+
     @app.get("/metrics", tags=["ops"], include_in_schema=False)
-    def metrics() -> Response:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    async def metrics(request: Request) -> Response:
+        """Prometheus text. Needs a key with ``metrics:read`` unless ``metrics_public``
+        (counts per route and domain tell an outsider what the deployment does)."""
+        if not metrics_public:
+            (await current_principal(request)).require("metrics:read")
+        return Response(await run_in_threadpool(generate_latest), media_type=CONTENT_TYPE_LATEST)
 
     for name, domain in plugins.domains.items():
         try:
@@ -151,6 +197,7 @@ def build_app(
             prefix=f"/v1/{name}",
             tags=[name],
             dependencies=[Depends(require_domain_access(name))],
+            responses=ERROR_RESPONSES,
         )
-    app.include_router(build_ops_router())
+    app.include_router(build_ops_router(), responses=ERROR_RESPONSES)
     return app

@@ -66,6 +66,9 @@ class RequestContextMiddleware:
             return
 
         received = 0
+        # A body cut short raises inside whatever reads it, and a reader may turn that into
+        # its own answer (FastAPI's form parsing answers 400): the answer is 413 all the same.
+        exceeded = {"limit": False, "replaced": False}
 
         async def limited_receive() -> Message:
             nonlocal received
@@ -73,10 +76,18 @@ class RequestContextMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_body_bytes:
+                    exceeded["limit"] = True
                     raise _BodyTooLarge
             return message
 
         async def tracking_send(message: Message) -> None:
+            if exceeded["limit"]:
+                if message["type"] == "http.response.start" and not status["sent"]:
+                    status["sent"] = exceeded["replaced"] = True
+                    status["code"] = 413
+                    await self._too_large(send, request_id)
+                if exceeded["replaced"]:
+                    return
             if message["type"] == "http.response.start":
                 status["code"] = message["status"]
                 status["sent"] = True

@@ -103,7 +103,7 @@ def test_unknown_route_uses_the_error_format(client):
 
 def test_metrics_count_requests_per_route_and_domain(client, make_key):
     client.post("/v1/echo/score", json={"values": [1, 1, 1]}, headers=_auth(make_key(["*"])))
-    text = client.get("/metrics").text
+    text = client.get("/metrics", headers=_auth(make_key(["metrics:read"]))).text
     assert (
         'verticals_http_requests_total{domain="echo",method="POST",route="/v1/echo/score",status="200"}'
         in text
