@@ -120,6 +120,10 @@ def drift_report(session: Session, domain: str, watched: WatchedModel) -> DriftR
         reference_version=profile.version,
     )
     performance = performance_of(session, watched)
+    if performance and watched.baseline:
+        performance["baseline"] = {
+            m: version.metrics[m] for m in watched.baseline if m in version.metrics
+        }
     if window.count < watched.window.min_count:
         return DriftReport(
             domain=domain,
@@ -174,6 +178,35 @@ def drift_signal(report: DriftReport) -> Signal | None:
             "window": report.window.model_dump(mode="json"),
         },
     )
+
+
+def performance_signals(report: DriftReport, settings: MonitorSettings) -> list[Signal]:
+    """Performance drop: a labelled metric of the window below ``(1 - performance_drop)`` of
+    the model's baseline, once enough labelled positives are in."""
+    found = report.performance.get("from_labels") or {}
+    if found.get("positives", 0) < settings.min_labelled_positives:
+        return []
+    signals: list[Signal] = []
+    for metric, baseline in report.performance.get("baseline", {}).items():
+        value = found.get(metric)
+        if value is None:
+            continue
+        floor = baseline * (1.0 - settings.performance_drop)
+        signals.append(
+            Signal(
+                rule=f"performance_{metric}"[:64],
+                domain=report.domain,
+                model=report.model,
+                ratio=floor / max(float(value), 1e-9),
+                value=float(value),
+                summary=(
+                    f"{report.domain}/{report.model}: {metric} {value:.3f} on "
+                    f"{found['labelled']} labelled (baseline {baseline:.3f})"
+                ),
+                detail={"metric": metric, "baseline": baseline, "labelled": found},
+            )
+        )
+    return signals
 
 
 def record_signals(session: Session, domain: str, settings: MonitorSettings) -> list[Signal]:
@@ -247,6 +280,7 @@ def evaluate_once(
         signal = drift_signal(report)
         if signal is not None:
             signals.append(signal)
+        signals += performance_signals(report, settings)
         if domain not in domains:
             domains.append(domain)
     with session_scope() as session:

@@ -19,6 +19,10 @@ class MonitorSettings(BaseSettings):
     )
     latency_p95_ms: float = Field(500.0, gt=0, description="latency rule: p95 of recorded ms")
     error_rate: float = Field(0.05, gt=0, le=1, description="error-rate rule: share of 4xx/5xx")
+    performance_drop: float = Field(
+        0.1, gt=0, lt=1, description="performance rule: relative drop below the baseline"
+    )
+    min_labelled_positives: int = Field(20, ge=1, description="...judged from this many on")
     recent_records: int = Field(1000, ge=10, description="records the latency/error rules read")
     webhook_url: str | None = Field(None, description="POST each alert transition here")
     webhook_secret: SecretStr | None = Field(None, description="HMAC-SHA256 key of the body")

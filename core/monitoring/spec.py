@@ -75,6 +75,9 @@ class WatchedModel:
     window: WindowConfig = field(default_factory=WindowConfig)
     labels: LabelReader | None = None
     thresholds: Mapping[str, float] = field(default_factory=dict)  # statistic -> threshold
+    # metrics of the registered version (e.g. "average_precision") that the window's labelled
+    # predictions are held to by the performance-drop rule
+    baseline: tuple[str, ...] = ()
 
     def feature(self, name: str) -> WatchedFeature:
         for feature in self.features:

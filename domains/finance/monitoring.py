@@ -84,6 +84,7 @@ def watch_spec() -> WatchSpec:
                 current=current_window,
                 reference=reference_columns,
                 labels=labelled_window,
+                baseline=("average_precision",),
             ),
         )
     )
