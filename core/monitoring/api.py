@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from starlette.concurrency import run_in_threadpool
 from verticals.core.auth import Principal
 from verticals.core.db.session import session_scope
@@ -53,7 +53,7 @@ def build_ops_router() -> APIRouter:
 
     @router.post("/alerts/{alert_id}:ack", response_model=AlertOut)
     def ack(
-        alert_id: int,
+        alert_id: Annotated[int, Path(ge=1, le=2**63 - 1)],  # a database integer, or 422
         principal: Annotated[Principal, Depends(require_scope("ops:write"))],
     ) -> AlertOut:
         """Acknowledge a firing alert; the transition goes to the sinks in the background."""
