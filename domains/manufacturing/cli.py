@@ -30,6 +30,15 @@ def _print(result: dict[str, Any], as_json: bool) -> None:
     print(json.dumps(result) if as_json else json.dumps(result, indent=1))
 
 
+def _prepare() -> None:
+    """A migrated database (a fresh home works) with the shipped models registered."""
+    from verticals.core.bootstrap import prepare_database
+    from verticals.core.plugins import discover
+
+    prepare_database(discover())
+    shipping.ensure_shipped()
+
+
 def commands(service: ManufacturingService) -> dict[str, Callable[..., Any]]:
     def train(
         task: TaskOption,
@@ -75,6 +84,7 @@ def commands(service: ManufacturingService) -> dict[str, Callable[..., Any]]:
             (ship / task.value / "report.json").write_text(json.dumps(body, indent=2) + "\n")
             result["shipped"] = str(ship / task.value)
         else:
+            _prepare()
             with session_scope() as session:
                 promotion = shipping.register_trained(session, task.value, card, payloads)
             result["promoted"] = promotion.promoted
@@ -95,6 +105,7 @@ def commands(service: ManufacturingService) -> dict[str, Callable[..., Any]]:
         """rul: the production model on the last cycle of each unit of DATA against TRUTH
         (rmse, nasa_score, coverage, mean_interval_width). failure: out-of-fold figures of the
         shipped recipe on DATA (f1, roc_auc, average_precision)."""
+        _prepare()
         service.load()
         if task is Task.rul:
             if truth is None:
@@ -112,6 +123,7 @@ def commands(service: ManufacturingService) -> dict[str, Callable[..., Any]]:
         """One JSON line per unit of DATA: RUL, interval and warnings at its last cycle."""
         from verticals.domains.manufacturing.model.cmapss import READING_COLUMNS, read_cmapss
 
+        _prepare()
         service.load()
         model, version = service.rul_model()
         frame = read_cmapss(data)
