@@ -86,6 +86,9 @@ def _model(domain: str, model: str) -> None:
     except VerticalsError as exc:
         st.warning(exc.message)
         return
+    except Exception as exc:  # noqa: BLE001 - one model's failure must not hide the others
+        st.error(f"{domain}/{model}: drift unavailable ({type(exc).__name__}: {exc})")
+        return
     window = report.window
     cols = st.columns(3)
     cols[0].metric("Status", report.status)

@@ -7,8 +7,9 @@ PostgreSQL alike; the first taker INSERTs, and a concurrent INSERT loses on the 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import or_, update
+from sqlalchemy import CursorResult, or_, update
 from sqlalchemy.exc import IntegrityError
 from verticals.core.db.base import utcnow
 from verticals.core.db.session import session_scope
@@ -29,7 +30,7 @@ def acquire(name: str, holder: str, ttl_s: float, now: datetime | None = None) -
             )
             .values(holder=holder, expires_at=expires)
         )
-        if result.rowcount == 1:
+        if cast("CursorResult[Any]", result).rowcount == 1:
             return True
         if session.get(MonitorLeaseRow, name) is not None:
             return False

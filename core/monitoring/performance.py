@@ -7,7 +7,10 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import average_precision_score, roc_auc_score
+from sklearn.metrics import (  # type: ignore[import-untyped]  # no stubs installed
+    average_precision_score,
+    roc_auc_score,
+)
 from sqlalchemy.orm import Session
 from verticals.core.monitoring.spec import WatchedModel
 

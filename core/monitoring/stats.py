@@ -9,8 +9,8 @@ Mahalanobis mean-shift test against the reference mean and covariance.
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats as sps
-from scipy.spatial.distance import jensenshannon
+from scipy import stats as sps  # type: ignore[import-untyped]  # no stubs installed
+from scipy.spatial.distance import jensenshannon  # type: ignore[import-untyped]
 
 EPS = 1e-4  # floor of a bin's share, so an empty bin does not make PSI infinite
 

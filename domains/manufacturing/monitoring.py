@@ -59,7 +59,7 @@ def watch_spec(sensors: Sequence[str] = INFORMATIVE_SENSORS) -> WatchSpec:
             since = utcnow() - timedelta(seconds=config.max_age_s)
             query = query.where(ReadingRow.received_at >= since)
         rows = list(session.execute(query.limit(config.max_count)).all())[::-1]
-        values = np.array([r[0] for r in rows], dtype=np.float64).reshape(len(rows), -1)
+        values = np.array([r[0] for r in rows], dtype=np.float64)
         return Window(
             columns=_columns(values, sensors) if rows else {},
             count=len(rows),

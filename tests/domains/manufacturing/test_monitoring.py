@@ -88,3 +88,8 @@ def test_stable_readings_stay_quiet_and_an_offset_sensor_fires(watched) -> None:
     assert changes, "no alert within 1,000 readings"
     (change,) = changes
     assert change.alert.detail["features"] == ["sensor_11"]
+
+
+def test_an_empty_window_is_insufficient(watched) -> None:
+    report = report_for(watched, "manufacturing")
+    assert report.status == "insufficient" and report.window.count == 0
