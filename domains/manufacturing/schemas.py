@@ -13,7 +13,8 @@ from verticals.domains.manufacturing.model.failure import (
     MachineReading,
 )
 
-FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+# strict: numbers are JSON numbers, never "12.5" or true (issue 16's contract)
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False, strict=True)]
 AssetId = Annotated[
     str,
     Field(
@@ -60,7 +61,7 @@ class _ReadingBase(BaseModel):
 
 
 _reading_fields: dict[str, Any] = {
-    "cycle": (int, Field(ge=1, le=1_000_000, description="operating cycle, from 1")),
+    "cycle": (int, Field(ge=1, le=1_000_000, strict=True, description="operating cycle, from 1")),
     **{
         column: (FiniteFloat, Field(description=f"C-MAPSS column {column}"))
         for column in READING_COLUMNS

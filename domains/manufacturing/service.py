@@ -218,7 +218,7 @@ class ManufacturingService:
                         session.flush()
                         created.append(asset_id)
                     elif asset.kind != "turbofan":
-                        raise InvalidInput(
+                        raise Conflict(
                             f"asset {asset_id!r} is a {asset.kind}, not a turbofan",
                             {"asset_id": asset_id},
                         )
@@ -473,9 +473,9 @@ class ManufacturingService:
         if body.asset_id is not None:
             asset = _asset(session, actor.tenant, body.asset_id)
             if asset.kind != "machine_tool":
-                raise InvalidInput(
+                raise Conflict(
                     f"asset {body.asset_id!r} is a {asset.kind}, not a machine_tool",
-                    {"field": "asset_id"},
+                    {"field": "asset_id", "kind": asset.kind},
                 )
         reading = MachineReading(**body.model_dump(exclude={"request_id", "asset_id"}))
         [estimate] = model.score([reading])
@@ -549,9 +549,9 @@ def _asset(session: Session, tenant: str, asset_id: str) -> AssetRow:
 def _turbofan(session: Session, tenant: str, asset_id: str) -> AssetRow:
     asset = _asset(session, tenant, asset_id)
     if asset.kind != "turbofan":
-        raise InvalidInput(
+        raise Conflict(
             f"asset {asset_id!r} is a {asset.kind}: cycle readings are for turbofans",
-            {"asset_id": asset_id},
+            {"asset_id": asset_id, "kind": asset.kind},
         )
     return asset
 

@@ -42,23 +42,38 @@ N_REASONS: Final = 5
 class MachineReading(BaseModel):
     """One machining run's process measurements (the six AI4I inputs)."""
 
+    # strict: numbers are JSON numbers (not "12.5", not true), as at every API boundary
     model_config = ConfigDict(extra="forbid")
 
     type: Literal["L", "M", "H"] = Field(
         description="Product quality variant: L (low), M (medium) or H (high)."
     )
     air_temperature_k: float = Field(
-        ge=200, le=500, allow_inf_nan=False, description="Ambient air temperature [K]."
+        ge=200, le=500, allow_inf_nan=False, strict=True, description="Ambient air temperature [K]."
     )
     process_temperature_k: float = Field(
-        ge=200, le=500, allow_inf_nan=False, description="Process (machining) temperature [K]."
+        ge=200,
+        le=500,
+        allow_inf_nan=False,
+        strict=True,
+        description="Process (machining) temperature [K].",
     )
     rotational_speed_rpm: float = Field(
-        ge=0, le=10_000, allow_inf_nan=False, description="Spindle rotational speed [rpm]."
+        ge=0,
+        le=10_000,
+        allow_inf_nan=False,
+        strict=True,
+        description="Spindle rotational speed [rpm].",
     )
-    torque_nm: float = Field(ge=0, le=500, allow_inf_nan=False, description="Torque [Nm].")
+    torque_nm: float = Field(
+        ge=0, le=500, allow_inf_nan=False, strict=True, description="Torque [Nm]."
+    )
     tool_wear_min: float = Field(
-        ge=0, le=1_000, allow_inf_nan=False, description="Minutes the tool has been in use [min]."
+        ge=0,
+        le=1_000,
+        allow_inf_nan=False,
+        strict=True,
+        description="Minutes the tool has been in use [min].",
     )
 
 

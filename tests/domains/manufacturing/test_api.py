@@ -71,6 +71,9 @@ def test_readings_are_idempotent_per_cycle_and_never_overwritten(client, writer)
         ({"readings": [{**reading(1), "sensor_22": 1.0}]}, "sensor_22"),
         ({"readings": []}, "readings"),
         ({"readings": [reading(3), reading(3)]}, "cycle"),
+        ({"readings": [{**reading(1), "sensor_21": False}]}, "sensor_21"),
+        ({"readings": [{**reading(1), "sensor_4": "1400.2"}]}, "sensor_4"),
+        ({"readings": [{**reading(1), "cycle": "3"}]}, "cycle"),
     ],
 )
 def test_bad_readings_are_refused_naming_the_field(client, writer, body, named):
@@ -104,7 +107,7 @@ def test_readings_of_an_unknown_or_non_turbofan_asset_are_refused(client, writer
     wrong = client.post(
         f"{API}/assets/mill/readings", json={"readings": [reading(1)]}, headers=writer
     )
-    assert wrong.status_code == 422 and "machine_tool" in wrong.text
+    assert wrong.status_code == 409 and "machine_tool" in wrong.text
     bad_id = client.post(
         f"{API}/assets/..%2Fx/readings", json={"readings": [reading(1)]}, headers=writer
     )
@@ -172,7 +175,13 @@ def test_machine_scoring_flags_a_heat_dissipation_failure(client, writer):
 
 @pytest.mark.parametrize(
     "change",
-    [{"type": "X"}, {"torque_nm": -1.0}, {"tool_wear_min": "a lot"}, {"air_temperature_k": None}],
+    [
+        {"type": "X"},
+        {"torque_nm": -1.0},
+        {"torque_nm": True},
+        {"tool_wear_min": "12"},
+        {"air_temperature_k": None},
+    ],
 )
 def test_bad_machine_readings_are_422(client, writer, change):
     body = {
