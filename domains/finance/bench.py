@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy.engine import make_url
-from verticals.core.serving.loopback import ECHO_FACTORY
+from verticals.core.serving.loopback import ECHO_FACTORY, UNLIMITED_ENV
 from verticals.core.serving.loopback import answers as _answers
 from verticals.core.serving.loopback import free_port as _free_port
 from verticals.core.serving.loopback import post_load as _load
@@ -66,7 +66,12 @@ def run_bench(
         _scratch_database(database_url, Path(tmp)) as scratch_url,
     ):
         home = Path(tmp)
-        env = {**os.environ, "VERTICALS_HOME": str(home), "VERTICALS_DATABASE_URL": scratch_url}
+        env = {
+            **os.environ,
+            "VERTICALS_HOME": str(home),
+            "VERTICALS_DATABASE_URL": scratch_url,
+            **UNLIMITED_ENV,  # the per-key rate limit would answer most of the load with 429
+        }
         key = provision_scratch(home, scratch_url, "finance", ["finance:score"])
         headers = {"Authorization": f"Bearer {key}"}
         results: dict[str, Any] = {
