@@ -58,6 +58,10 @@ def verticals_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     home = tmp_path / "home"
     monkeypatch.setenv("VERTICALS_HOME", str(home))
     monkeypatch.delenv("VERTICALS_DATABASE_URL", raising=False)
+    # Tests of a domain's behaviour send bursts a per-key limit would cut short; the limits
+    # themselves are tested with explicit settings (tests/core/serving/test_ratelimit.py).
+    monkeypatch.setenv("VERTICALS_RATE_LIMIT", "off")
+    monkeypatch.setenv("VERTICALS_TENANT_RATE_LIMIT", "off")
     reset_settings()
     reset_engines()
     yield home

@@ -453,7 +453,7 @@ def test_each_recorded_study_counts_in_the_prediction_metrics(medical_client, au
     before = REGISTRY.get_sample_value("verticals_predictions_total", labels) or 0.0
     assert _upload(medical_client, auth(), dicom_factory()).status_code == 201
     assert REGISTRY.get_sample_value("verticals_predictions_total", labels) == before + 1
-    scraped = medical_client.get("/metrics").text
+    scraped = medical_client.get("/metrics", headers=auth("metrics:read")).text
     assert 'verticals_predictions_total{domain="medical",model="pneumonia",version="fake-1"}' in (
         scraped
     )
