@@ -34,8 +34,11 @@ def echo_app(db):
 
 
 def test_security_headers_everywhere_and_no_store_on_v1(echo_app, make_key):
+    from verticals.core.config import Settings
+
     key = make_key(["echo:*"])
-    with echo_app() as client:
+    default_limit = Settings.model_fields["rate_limit"].default  # tests run with limits off
+    with echo_app(rate_limit=default_limit) as client:
         scored = client.post("/v1/echo/score", json={"values": [1, 2, 3]}, headers=_auth(key))
         refused = client.post("/v1/echo/score", json={"values": [1, 2, 3]})
         health = client.get("/healthz")
