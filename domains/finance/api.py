@@ -34,7 +34,7 @@ from verticals.domains.finance.schemas import (
     TransactionIn,
     TransactionOut,
 )
-from verticals.domains.finance.service import ScoreRequest
+from verticals.domains.finance.scoring import ScoreRequest
 
 DOMAIN = "finance"
 TABLE_TYPES = {

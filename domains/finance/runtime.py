@@ -8,7 +8,7 @@ from verticals.core.errors import VerticalsError
 from verticals.core.serving.batching import MicroBatcher
 from verticals.domains.finance.model.fraud_model import FraudModel
 from verticals.domains.finance.schemas import ScoreOut
-from verticals.domains.finance.service import ScoreRequest, ScoringService
+from verticals.domains.finance.scoring import ScoreRequest, ScoringService
 from verticals.domains.finance.settings import ServingConfig, decision_config, serving_config
 
 

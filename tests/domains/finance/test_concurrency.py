@@ -50,7 +50,7 @@ def test_two_replicas_scoring_the_same_card_in_parallel(db, make_tx) -> None:
         load_production_model,
     )
     from verticals.domains.finance.schemas import TransactionIn
-    from verticals.domains.finance.service import ScoreRequest, ScoringService
+    from verticals.domains.finance.scoring import ScoreRequest, ScoringService
     from verticals.domains.finance.settings import DecisionConfig, ServingConfig
 
     ensure_production_model()
