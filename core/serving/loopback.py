@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import socket
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -94,6 +97,40 @@ def scratch_database(server_url: str | None, home: Path) -> Iterator[str]:
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@dataclass(frozen=True)
+class ScratchServer:
+    """What a benchmark needs to start a domain's server on a throwaway home and database."""
+
+    home: Path
+    database_url: str
+    env: dict[str, str]  # the environment of the server's process
+    headers: dict[str, str]  # an API key of the requested scopes
+
+
+@contextmanager
+def scratch_server(
+    domain: str, scopes: list[str], database_url: str | None = None
+) -> Iterator[ScratchServer]:
+    """A temporary home and database (:func:`scratch_database`) with ``domain``'s production
+    model registered and a key of ``scopes``; rate limits off in the server's environment,
+    since a benchmark measures the domain, not the limiter."""
+    from verticals.core.serving.provision import provision_scratch
+
+    with (
+        tempfile.TemporaryDirectory(prefix="verticals-bench-") as tmp,
+        scratch_database(database_url, Path(tmp)) as scratch_url,
+    ):
+        home = Path(tmp)
+        env = {
+            **os.environ,
+            "VERTICALS_HOME": str(home),
+            "VERTICALS_DATABASE_URL": scratch_url,
+            **UNLIMITED_ENV,
+        }
+        key = provision_scratch(home, scratch_url, domain, scopes)
+        yield ScratchServer(home, scratch_url, env, {"Authorization": f"Bearer {key}"})
 
 
 def answers(path: str) -> Callable[[str], bool]:

@@ -12,20 +12,16 @@ transaction row, audit record).
 from __future__ import annotations
 
 import asyncio
-import os
-import tempfile
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from sqlalchemy.engine import make_url
-from verticals.core.serving.loopback import ECHO_FACTORY, UNLIMITED_ENV
+from verticals.core.serving.loopback import ECHO_FACTORY, scratch_server
 from verticals.core.serving.loopback import answers as _answers
 from verticals.core.serving.loopback import free_port as _free_port
 from verticals.core.serving.loopback import post_load as _load
-from verticals.core.serving.loopback import scratch_database as _scratch_database
 
 LEVELS = (1, 8, 32)
 
@@ -59,21 +55,10 @@ def run_bench(
     log: Callable[[str], Any] = print,
 ) -> dict[str, Any]:
     import httpx
-    from verticals.core.serving.provision import launched_server, provision_scratch
+    from verticals.core.serving.provision import launched_server
 
-    with (
-        tempfile.TemporaryDirectory(prefix="verticals-bench-") as tmp,
-        _scratch_database(database_url, Path(tmp)) as scratch_url,
-    ):
-        home = Path(tmp)
-        env = {
-            **os.environ,
-            "VERTICALS_HOME": str(home),
-            "VERTICALS_DATABASE_URL": scratch_url,
-            **UNLIMITED_ENV,  # the per-key rate limit would answer most of the load with 429
-        }
-        key = provision_scratch(home, scratch_url, "finance", ["finance:score"])
-        headers = {"Authorization": f"Bearer {key}"}
+    with scratch_server("finance", ["finance:score"], database_url) as scratch:
+        env, headers = scratch.env, scratch.headers
         results: dict[str, Any] = {
             "mode": "http-loopback",
             "client": "asyncio-http1.1-keepalive",

@@ -24,22 +24,18 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import os
-import tempfile
 from collections.abc import Callable
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from sqlalchemy.engine import make_url
 from verticals.core.serving.loopback import (
     ECHO_FACTORY,
-    UNLIMITED_ENV,
     HttpRequest,
     answers,
     free_port,
     http_load,
-    scratch_database,
+    scratch_server,
 )
 from verticals.domains.manufacturing import NAME
 from verticals.domains.manufacturing.model.cmapss import READING_COLUMNS
@@ -119,21 +115,10 @@ def run_bench(
     database_url: str | None = None,
     log: Callable[[str], Any] = print,
 ) -> dict[str, Any]:
-    from verticals.core.serving.provision import launched_server, provision_scratch
+    from verticals.core.serving.provision import launched_server
 
-    with (
-        tempfile.TemporaryDirectory(prefix="verticals-bench-") as tmp,
-        scratch_database(database_url, Path(tmp)) as scratch_url,
-    ):
-        home = Path(tmp)
-        env = {
-            **os.environ,
-            "VERTICALS_HOME": str(home),
-            "VERTICALS_DATABASE_URL": scratch_url,
-            **UNLIMITED_ENV,  # 100/s per key on the health routes would measure the limiter
-        }
-        key = provision_scratch(home, scratch_url, NAME, [f"{NAME}:read", f"{NAME}:write"])
-        headers = {"Authorization": f"Bearer {key}"}
+    with scratch_server(NAME, [f"{NAME}:read", f"{NAME}:write"], database_url) as scratch:
+        env, headers, scratch_url = scratch.env, scratch.headers, scratch.database_url
         results: dict[str, Any] = {
             "mode": "http-loopback",
             "client": "asyncio-http1.1-keepalive",

@@ -9,7 +9,8 @@ import os
 import pytest
 from sqlalchemy import create_engine, make_url, text
 from verticals.core.errors import InvalidInput
-from verticals.domains.finance.bench import _load, _scratch_database
+from verticals.core.serving.loopback import scratch_database as _scratch_database
+from verticals.domains.finance.bench import _load
 
 
 async def _serve_and_load(response: bytes, status_ok: bool) -> dict[str, float]:
