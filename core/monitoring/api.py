@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from starlette.concurrency import run_in_threadpool
 from verticals.core.auth import Principal
 from verticals.core.db.session import session_scope
+from verticals.core.monitoring import gauges  # noqa: F401 - /metrics declares them from the start
 from verticals.core.monitoring.alerts import AlertOut, DeliveryOut, acknowledge, list_alerts
 from verticals.core.monitoring.service import DriftReport, report_for
 from verticals.core.monitoring.settings import monitor_settings
