@@ -1,8 +1,9 @@
 """Streamlit entry point: ``streamlit run apps/dashboard/app.py`` (``verticals dashboard`` does).
 
 Thin: nobody signed in sees only the sign-in page, on any URL. A signed-in user sees the home
-page, one page per domain their role allows (from its plugin's ``render_page``), and, for an
-admin, the users page; each page checks the session and the role again when it renders.
+page, one page per domain their role allows (from its plugin's ``render_page``, under a one-line
+banner of its models' open alerts), Operations for roles with ``ops:read``, and, for an admin,
+the users page; each page checks the session and the role again when it renders.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import streamlit as st
 from verticals.apps.dashboard.access import guarded, signed_in
 from verticals.apps.dashboard.admin import render_admin
+from verticals.apps.dashboard.banner import with_health_banner
 from verticals.apps.dashboard.home import render_home
 from verticals.apps.dashboard.operations import READ as OPS_READ
 from verticals.apps.dashboard.operations import render_operations
@@ -41,7 +43,7 @@ def main() -> None:
             allows = lambda p, name=name: p.allows_domain(name)  # noqa: E731
             pages.append(
                 st.Page(
-                    guarded(principal, allows, domain.render_page),
+                    guarded(principal, allows, with_health_banner(domain)),
                     title=domain.title,
                     url_path=name,
                 )

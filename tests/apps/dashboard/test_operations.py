@@ -46,3 +46,24 @@ def test_roles_without_ops_read_do_not_get_the_page(app, pages, signed_in) -> No
     signed_in(app, "clinician")
     _run(app)
     assert "operations" not in pages(app)
+
+
+def test_a_domain_page_shows_its_open_alerts_in_one_line(app, pages, signed_in) -> None:
+    signal = Signal(
+        rule="drift",
+        domain="finance",
+        model="card-fraud-xgb",
+        ratio=3.0,
+        value=0.6,
+        summary="drift in finance/card-fraud-xgb: amount",
+    )
+    signed_in(app, "fraud-analyst")
+    _run(app)
+    app._page_hash = pages(app)["finance"]
+    _run(app)
+    assert "no open alerts" in app.caption[0].value
+    with session_scope() as session:
+        apply_signals(session, [signal], for_s=0, resolve_for_s=0, resolve_ratio=0.8, now=utcnow())
+    _run(app)
+    (banner,) = app.warning
+    assert "1 open model alert" in banner.value and "amount" in banner.value
