@@ -93,6 +93,11 @@ def _validate_scopes(scopes: list[str]) -> list[str]:
     return cleaned
 
 
+def _utc(value: datetime) -> datetime:
+    """An aware UTC datetime (SQLite hands a timezone-aware column back naive)."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
 def _info(row: ApiKeyRow) -> ApiKeyInfo:
     return ApiKeyInfo(
         id=row.id,
@@ -100,15 +105,15 @@ def _info(row: ApiKeyRow) -> ApiKeyInfo:
         prefix=row.prefix,
         scopes=list(row.scopes),
         tenant=row.tenant,
-        created_at=row.created_at,
-        revoked_at=row.revoked_at,
-        expires_at=row.expires_at,
+        created_at=_utc(row.created_at),
+        revoked_at=None if row.revoked_at is None else _utc(row.revoked_at),
+        expires_at=None if row.expires_at is None else _utc(row.expires_at),
     )
 
 
 # ------------------------------------------------------------------------------- tenants
 def _tenant_info(row: TenantRow) -> TenantInfo:
-    return TenantInfo(id=row.id, name=row.name, created_at=row.created_at)
+    return TenantInfo(id=row.id, name=row.name, created_at=_utc(row.created_at))
 
 
 def create_tenant(session: Session, name: str) -> TenantInfo:

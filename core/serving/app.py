@@ -20,6 +20,7 @@ from verticals.core.db import get_engine
 from verticals.core.monitoring.api import build_ops_router
 from verticals.core.monitoring.evaluator import start_evaluator
 from verticals.core.plugins import Domain, DomainStatus, PluginRegistry
+from verticals.core.serving.admin import build_admin_router
 from verticals.core.serving.contract import ERROR_RESPONSES, install_contract
 from verticals.core.serving.deps import current_principal, require_domain_access
 from verticals.core.serving.docs import install_docs
@@ -200,4 +201,5 @@ def build_app(
             responses=ERROR_RESPONSES,
         )
     app.include_router(build_ops_router(), responses=ERROR_RESPONSES)
+    app.include_router(build_admin_router(), responses=ERROR_RESPONSES)
     return app
