@@ -120,6 +120,15 @@ def _render_fleet(service: ManufacturingService, viewer: Principal) -> None:
         )
         st.altair_chart(bars + base.mark_point(filled=True, color="black").encode(x="RUL:Q"))
     st.caption(f"{fleet.total} assets; riskiest first.")
+    letters = service.dead_letters(viewer, limit=20)
+    if letters:
+        with st.expander(f"Dead letters: {len(letters)} recent messages ingestion could not use"):
+            st.dataframe(
+                pd.DataFrame(
+                    [d.model_dump(include={"received_at", "topic", "error"}) for d in letters]
+                ),
+                hide_index=True,
+            )
 
 
 def _render_engine(service: ManufacturingService, viewer: Principal) -> None:

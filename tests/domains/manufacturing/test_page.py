@@ -16,6 +16,9 @@ def _page(viewer) -> None:  # noqa: ANN001 - a Principal, pickled into the scrip
 def test_planner_sees_the_fleet_an_engine_and_the_machine_what_if(service, make_user):
     planner = make_user("maintenance-planner", "pat")
     service.upload_cmapss(planner.principal, DEMO_ENGINES.read_bytes())
+    service.record_dead_letter(
+        "default", source="mqtt", topic="plant/x/readings", error="bad JSON", payload=b"{"
+    )
     app = AppTest.from_function(_page, args=(planner.principal,), default_timeout=120)
     app.run()
     assert not app.exception, app.exception
@@ -25,6 +28,7 @@ def test_planner_sees_the_fleet_an_engine_and_the_machine_what_if(service, make_
     ranks = list(zip(-fleet["risk"].round(3), fleet["RUL low"], strict=True))
     assert len(fleet) == 12 and ranks == sorted(ranks)
     assert {m.label for m in app.metric} & {"run", "inspect", "replace"}
+    assert any(e.label.startswith("Dead letters: 1") for e in app.expander)
     assert app.selectbox[0].value == fleet["asset"].iloc[0]  # the engine tab: riskiest first
     assert any(m.label == "RUL (cycles)" for m in app.metric)
     # the what-if: a hot, slow machine is stopped for heat dissipation, logged under pat
