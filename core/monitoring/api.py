@@ -54,7 +54,7 @@ def build_ops_router() -> APIRouter:
 
     @router.post("/alerts/{alert_id}:ack", response_model=AlertOut)
     def ack(
-        alert_id: Annotated[int, Path(ge=1, le=2**63 - 1)],  # a database integer, or 422
+        alert_id: Annotated[int, Path(ge=1, le=2**31 - 1)],  # an INTEGER column (32-bit), or 422
         principal: Annotated[Principal, Depends(require_scope("ops:write"))],
     ) -> AlertOut:
         """Acknowledge a firing alert; the transition goes to the sinks in the background."""

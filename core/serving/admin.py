@@ -33,7 +33,7 @@ from verticals.core.errors import Conflict
 from verticals.core.serving.deps import require_scope
 
 Admin = Annotated[Principal, Depends(require_scope(ADMIN_SCOPE))]
-KeyId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+KeyId = Annotated[int, Path(ge=1, le=2**31 - 1)]  # an INTEGER column (32-bit on PostgreSQL)
 
 
 class TenantIn(BaseModel):

@@ -46,6 +46,8 @@ def test_ops_routes_need_their_scopes(client, make_key) -> None:
     assert acked.status_code == 200 and acked.json()["state"] == "acknowledged"
     assert client.post(f"/v1/ops/alerts/{alert_id}:ack", headers=writer).status_code == 409
     assert client.post("/v1/ops/alerts/999:ack", headers=writer).status_code == 404
+    # past a 32-bit INTEGER column (PostgreSQL): refused as input, never a database error
+    assert client.post(f"/v1/ops/alerts/{2**31}:ack", headers=writer).status_code == 422
 
 
 def test_monitor_cli_prints_the_report_as_its_last_line(db) -> None:
