@@ -48,13 +48,18 @@ def model_extra(shipped: ShippedBundle) -> ModelExtra:
     return ModelExtra.model_validate(shipped.extra)
 
 
-def shipped_model(task: str) -> tuple[ShippedBundle, Path]:
-    """The shipped card and weights of ``task``, after checking the weights' sha256."""
+def shipped_card(task: str) -> ShippedBundle:
+    """The shipped card of ``task`` (NotFound when the package ships none)."""
     path = card_file(task)
     if not path.is_file():
         raise NotFound(f"no shipped model for medical task {task!r}")
-    shipped = read_bundle(path)
-    weights = path.parent / shipped.files[WEIGHTS].file
+    return read_bundle(path)
+
+
+def shipped_model(task: str) -> tuple[ShippedBundle, Path]:
+    """The shipped card and weights of ``task``, after checking the weights' sha256."""
+    shipped = shipped_card(task)
+    weights = card_file(task).parent / shipped.files[WEIGHTS].file
     expected = shipped.files[WEIGHTS].sha256
     if not weights.is_file() or file_sha256(weights) != expected:
         raise IntegrityError(

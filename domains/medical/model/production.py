@@ -23,6 +23,7 @@ from verticals.domains.medical.model.artifacts import (
     ModelExtra,
     card_file,
     model_extra,
+    shipped_card,
     shipped_model,
     shipped_ood_profile,
 )
@@ -54,7 +55,8 @@ def ensure_production_models() -> dict[str, str]:
     """
     versions: dict[str, str] = {}
     for task in TASKS:
-        shipped, _ = shipped_model(task)  # the weights' sha256 checked before anything else
+        # the weights are hashed as read, and only when this version is new here
+        shipped = shipped_card(task)
         current = ensure_bundle_shipped(domain=DOMAIN, card_file=card_file(task))
         with session_scope() as session:
             _register_shipped_profile(session, current, shipped)

@@ -59,6 +59,21 @@ def test_ensure_registers_shipped_models_once(db):
     assert "decision_threshold" in card.metrics
 
 
+def test_a_later_start_reads_no_shipped_weights(db, monkeypatch):
+    """Start-up registers the shipped weights once; every later start only reads the cards."""
+    import verticals.core.registry.bundle as bundle
+    import verticals.domains.medical.model.artifacts as artifacts
+
+    versions = ensure_production_models()
+
+    def refuse(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise AssertionError("shipped weights read again at start-up")
+
+    monkeypatch.setattr(bundle, "read_verified", refuse)
+    monkeypatch.setattr(artifacts, "file_sha256", refuse)
+    assert ensure_production_models() == versions
+
+
 def test_archived_shipped_model_is_brought_back(db):
     version = ensure_production_models()["breast"]
     with session_scope() as session:
