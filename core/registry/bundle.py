@@ -94,17 +94,6 @@ def read_bundle(card_file: Path) -> ShippedBundle:
     return ShippedBundle.model_validate_json(card_file.read_bytes())
 
 
-def read_shipped_payloads(card_file: Path, bundle: ShippedBundle) -> dict[str, bytes]:
-    """Every file of the bundle, each checked against the card's sha256."""
-    name = bundle.card.name
-    return {
-        kind: read_verified(
-            card_file.parent / item.file, item.sha256, what=f"shipped {name} {kind}"
-        )
-        for kind, item in bundle.files.items()
-    }
-
-
 def ensure_bundle_shipped(
     *, domain: str, card_file: Path, replaces: Replaces = replaces_older_shipped
 ) -> ModelVersion:

@@ -19,6 +19,7 @@ from verticals.domains.manufacturing.schemas import HealthOut
 from verticals.domains.manufacturing.service import ManufacturingService
 from verticals.domains.manufacturing.settings import get_settings
 
+TABLE_ROWS = 500  # rows a table shows; the ranking covers the whole fleet
 ANOMALY_Z = 3.0  # |z| above this (per regime-normalised sensor) marks an anomalous stretch
 BADGE = {
     "replace": ("replace", "red"),
@@ -42,11 +43,11 @@ def render_page(service: ManufacturingService, viewer: Principal, title: str) ->
     )
     try:
         with fleet_tab:
-            _render_fleet(service, viewer)
+            assets = _render_fleet(service, viewer)  # once per run, shared by the tabs
         with asset_tab:
-            _render_engine(service, viewer)
+            _render_engine(service, viewer, assets)
         with machine_tab:
-            _render_machines(service, viewer)
+            _render_machines(service, viewer, assets)
         with cards_tab:
             _render_cards(service)
     except VerticalsError as exc:
@@ -73,7 +74,8 @@ def _fleet_frame(assets: list[HealthOut]) -> pd.DataFrame:
     )
 
 
-def _render_fleet(service: ManufacturingService, viewer: Principal) -> None:
+def _render_fleet(service: ManufacturingService, viewer: Principal) -> list[HealthOut]:
+    """The fleet tab (after an upload, if any); the tenant's assets, riskiest first."""
     import altair as alt
     import streamlit as st
 
@@ -86,15 +88,15 @@ def _render_fleet(service: ManufacturingService, viewer: Principal) -> None:
                     f"{result.units} units: {result.accepted} cycles stored, "
                     f"{result.unchanged} already there, {len(result.assets_created)} new assets"
                 )
-    fleet = service.fleet(viewer, limit=500)
+    fleet = service.fleet(viewer, limit=get_settings().max_fleet_size)
     if not fleet.assets:
         st.info("No assets yet. Upload readings, or register assets through the API.")
-        return
+        return []
     counts = pd.Series([h.decision or "no data" for h in fleet.assets]).value_counts()
     columns = st.columns(max(1, len(counts)))
     for column, (decision, count) in zip(columns, counts.items(), strict=False):
         column.metric(str(decision), int(count))
-    frame = _fleet_frame(fleet.assets)
+    frame = _fleet_frame(fleet.assets[:TABLE_ROWS])
     st.dataframe(
         frame,
         hide_index=True,
@@ -129,19 +131,21 @@ def _render_fleet(service: ManufacturingService, viewer: Principal) -> None:
                 ),
                 hide_index=True,
             )
+    return fleet.assets
 
 
-def _render_engine(service: ManufacturingService, viewer: Principal) -> None:
+def _render_engine(
+    service: ManufacturingService, viewer: Principal, assets: list[HealthOut]
+) -> None:
     import altair as alt
     import streamlit as st
 
-    fleet = service.fleet(viewer, limit=get_settings().max_fleet_size).assets
-    turbofans = [h.asset_id for h in fleet if h.kind == "turbofan"]  # riskiest first
+    turbofans = {h.asset_id: h for h in assets if h.kind == "turbofan"}  # riskiest first
     if not turbofans:
         st.info("No turbofans yet.")
         return
-    asset_id = st.selectbox("Engine (riskiest first)", turbofans, key=f"{NAME}_engine")
-    health = service.health(viewer, asset_id)
+    asset_id = st.selectbox("Engine (riskiest first)", list(turbofans), key=f"{NAME}_engine")
+    health = turbofans[asset_id]
     _render_recommendation(health)
     history = service.asset_history(viewer, asset_id)
     if not history.cycles:
@@ -205,7 +209,9 @@ def _render_recommendation(health: HealthOut) -> None:
         st.warning(warning)
 
 
-def _render_machines(service: ManufacturingService, viewer: Principal) -> None:
+def _render_machines(
+    service: ManufacturingService, viewer: Principal, assets: list[HealthOut]
+) -> None:
     import streamlit as st
 
     if viewer.allows(f"{NAME}:write"):
@@ -229,7 +235,7 @@ def _render_machines(service: ManufacturingService, viewer: Principal) -> None:
             for mode in answer.likely_failure_modes:
                 st.write(f"**{mode.name}** ({mode.probability:.0%}): {mode.reason}")
             st.dataframe(pd.DataFrame([r.model_dump() for r in answer.reasons]), hide_index=True)
-    machines = [h for h in service.fleet(viewer, limit=500).assets if h.kind == "machine_tool"]
+    machines = [h for h in assets if h.kind == "machine_tool"][:TABLE_ROWS]
     if machines:
         st.subheader("Machine tools")
         st.dataframe(

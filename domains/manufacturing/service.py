@@ -576,8 +576,6 @@ def _store_health(session: Session, asset_pk: int, health: HealthOut) -> None:
         session.add(row)
     row.last_cycle = health.last_cycle
     row.model_version = health.model_version or ""
-    row.risk = health.risk
-    row.decision = health.decision or ""
     row.estimate = health.model_dump(mode="json")
     row.updated_at = health.updated_at or utcnow()
 

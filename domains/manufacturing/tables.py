@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 from verticals.core.db.base import Base, utcnow
 from verticals.core.db.types import UtcDateTime
@@ -53,8 +53,6 @@ class HealthRow(Base):
     )
     last_cycle: Mapped[int | None] = mapped_column(Integer, nullable=True)
     model_version: Mapped[str] = mapped_column(String(120))
-    risk: Mapped[float] = mapped_column(Float)
-    decision: Mapped[str] = mapped_column(String(16))
     estimate: Mapped[dict[str, Any]] = mapped_column(JSON)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
 

@@ -53,8 +53,6 @@ def upgrade() -> None:
         sa.Column("asset_pk", sa.Integer, nullable=False),
         sa.Column("last_cycle", sa.Integer, nullable=True),
         sa.Column("model_version", sa.String(120), nullable=False),
-        sa.Column("risk", sa.Float, nullable=False),
-        sa.Column("decision", sa.String(16), nullable=False),
         sa.Column("estimate", sa.JSON, nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("asset_pk", name="pk_manufacturing_health"),

@@ -52,11 +52,9 @@ def test_a_tampered_shipped_file_is_never_served(db, plugins, tmp_path, monkeypa
 
 
 def test_demo_requests_are_accepted_and_idempotent(client, make_key) -> None:
-    domain_requests = (
-        __import__("verticals.domains.manufacturing.plugin", fromlist=["x"])
-        .ManufacturingDomain()
-        .demo_requests()
-    )
+    from verticals.domains.manufacturing.plugin import ManufacturingDomain
+
+    domain_requests = ManufacturingDomain().demo_requests()
     headers = {"Authorization": f"Bearer {make_key(['manufacturing:*'])}"}
     for _ in range(2):
         for request in domain_requests:
