@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import lru_cache
+from typing import TypeVar
 
 import orjson
 from sqlalchemy import Engine, create_engine
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from verticals.core.config import get_settings
 from verticals.core.db.sqlite import WalCheckpointer, create_sqlite_engine, database_file
@@ -76,3 +78,24 @@ def session_scope(engine: Engine | None = None) -> Iterator[Session]:
     factory = _sessionmaker_for(engine or get_engine())
     with factory() as session, session.begin():
         yield session
+
+
+T = TypeVar("T")
+
+
+def retrying(
+    work: Callable[[], T],
+    *,
+    attempts: int = 3,
+    on: tuple[type[BaseException], ...] = (IntegrityError,),
+) -> T:
+    """Run ``work`` (one whole transaction) again when it fails with one of ``on``: a concurrent
+    writer committed the same row first (the retry then finds it), or the database broke a lock
+    wait. The last failure is raised."""
+    for attempt in range(attempts):
+        try:
+            return work()
+        except on:
+            if attempt == attempts - 1:
+                raise
+    raise AssertionError("unreachable")

@@ -23,6 +23,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 from verticals.core.audit import AuditContext, Outcome, audit_row, input_sha256, record_rows
 from verticals.core.db import session_scope
+from verticals.core.db.session import retrying
 from verticals.core.errors import Conflict, VerticalsError
 from verticals.domains.finance.decision import decide, top_reasons
 from verticals.domains.finance.model.features import epoch_seconds, observe
@@ -77,16 +78,14 @@ class ScoringService:
     # ---------------------------------------------------------------- scoring
     def score_many(self, requests: list[ScoreRequest]) -> list[ScoreOut | VerticalsError]:
         """One answer per request, in order: a ScoreOut, or the error for that item (409)."""
-        for attempt in range(RETRIES):
-            try:
-                with session_scope() as session:
-                    return self._score_in(session, requests)
-            except (DBIntegrityError, OperationalError):
-                # another replica inserted one of these ids first (it replays now), or the
-                # database broke a lock wait (deadlock / busy): run the whole batch again
-                if attempt == RETRIES - 1:
-                    raise
-        raise AssertionError("unreachable")
+
+        def transaction() -> list[ScoreOut | VerticalsError]:
+            with session_scope() as session:
+                return self._score_in(session, requests)
+
+        # another replica inserted one of these ids first (it replays now), or the database
+        # broke a lock wait (deadlock / busy): run the whole batch again
+        return retrying(transaction, attempts=RETRIES, on=(DBIntegrityError, OperationalError))
 
     def _existing(self, session: Session, keys: list[Key]) -> dict[Key, tuple[str, dict]]:
         """(input digest, stored answer) of the (tenant, id) already scored."""

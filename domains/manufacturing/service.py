@@ -12,14 +12,13 @@ from __future__ import annotations
 import math
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError as DBIntegrityError
 from sqlalchemy.orm import Session
 from verticals.core.audit import (
     AuditContext,
@@ -33,6 +32,7 @@ from verticals.core.audit import (
 from verticals.core.auth import Principal
 from verticals.core.db import session_scope
 from verticals.core.db.base import utcnow
+from verticals.core.db.session import retrying
 from verticals.core.errors import Conflict, InvalidInput, ModelUnavailable, NotFound
 from verticals.core.registry import ModelCard, production_version
 from verticals.domains.manufacturing import NAME, readings
@@ -59,10 +59,8 @@ from verticals.domains.manufacturing.schemas import (
 from verticals.domains.manufacturing.settings import get_settings
 from verticals.domains.manufacturing.tables import AssetRow, DeadLetterRow, HealthRow
 
-RETRIES = 3  # a concurrent writer of the same cycles: the retry finds them stored
 EXCERPT_BYTES = 2_000
 FleetOrder = Literal["risk", "asset_id"]
-T = TypeVar("T")
 
 
 class AssetHistory(BaseModel):
@@ -152,7 +150,7 @@ class ManufacturingService:
                 )
                 return AssetOut.model_validate(asset, from_attributes=True), True
 
-        return _retrying(register)
+        return retrying(register)
 
     def list_assets(self, viewer: Principal) -> list[AssetOut]:
         query = select(AssetRow).where(AssetRow.tenant == viewer.tenant).order_by(AssetRow.asset_id)
@@ -187,7 +185,7 @@ class ManufacturingService:
                 asset_id=asset_id, accepted=accepted, unchanged=unchanged, last_cycle=last
             )
 
-        return _retrying(store)
+        return retrying(store)
 
     def upload_cmapss(
         self, actor: Principal, payload: bytes, *, source: str = "upload"
@@ -245,7 +243,7 @@ class ManufacturingService:
                 units=len(units), assets_created=created, accepted=accepted, unchanged=unchanged
             )
 
-        return _retrying(store)
+        return retrying(store)
 
     # -- dead letters ----------------------------------------------------------------------
     def record_dead_letter(
@@ -288,7 +286,7 @@ class ManufacturingService:
                 asset = _asset(session, viewer.tenant, asset_id)
                 return self._fresh_health(session, [asset], ctx or _page_context(viewer), rul)[0]
 
-        return _retrying(estimate)
+        return retrying(estimate)
 
     def fleet(
         self,
@@ -315,7 +313,7 @@ class ManufacturingService:
                 found = self._fresh_health(session, assets, ctx or _page_context(viewer), rul)
                 return assets, found
 
-        assets, healths = _retrying(estimate)
+        assets, healths = retrying(estimate)
         if order == "risk":
             healths.sort(key=_risk_order)
         return FleetOut(assets=healths[:limit], total=len(assets))
@@ -511,18 +509,6 @@ def _risk_order(health: HealthOut) -> tuple[float, bool, float, str]:
     the low end of the RUL interval: the engine that may fail soonest comes first."""
     low = health.rul_low if health.rul_low is not None else math.inf
     return (-round(health.risk, 3), health.decision is None, low, health.asset_id)
-
-
-def _retrying(work: Callable[[], T]) -> T:
-    """``work`` (one transaction) again when a concurrent writer committed the same row first:
-    the retry then finds that row (a stored cycle, a registered asset, a health estimate)."""
-    for attempt in range(RETRIES):
-        try:
-            return work()
-        except DBIntegrityError:
-            if attempt == RETRIES - 1:
-                raise
-    raise AssertionError("unreachable")
 
 
 def _loaded(session: Session, name: str, build: Any) -> tuple[Any, str] | None:
