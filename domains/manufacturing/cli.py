@@ -120,19 +120,15 @@ def commands(service: ManufacturingService) -> dict[str, Callable[..., Any]]:
     def score(
         data: Annotated[Path, typer.Option("--data", help="a C-MAPSS file (test_FD00x.txt)")],
     ) -> None:
-        """One JSON line per unit of DATA: RUL, interval and warnings at its last cycle."""
-        from verticals.domains.manufacturing.model.cmapss import READING_COLUMNS, read_cmapss
+        """One JSON line per unit of DATA (in file order): RUL, interval and warnings at its
+        last cycle."""
+        from verticals.domains.manufacturing.model.cmapss import histories, read_cmapss
 
         _prepare()
         service.load()
         model, version = service.rul_model()
-        frame = read_cmapss(data)
-        units = sorted(frame["unit"].unique())
-        histories = [
-            frame.loc[frame["unit"] == u, list(READING_COLUMNS)].to_numpy(dtype=float)
-            for u in units
-        ]
-        for unit, estimate in zip(units, model.predict(histories), strict=True):
+        units, readings = histories(read_cmapss(data))
+        for unit, estimate in zip(units, model.predict(readings), strict=True):
             print(
                 json.dumps({"unit": int(unit), **estimate.model_dump(), "model_version": version})
             )
