@@ -18,7 +18,7 @@ import socket
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -191,18 +191,36 @@ async def http_load(
 ) -> dict[str, float]:
     """``clients`` workers send ``make_request()`` to ``base_url`` back to back for ``seconds``:
     requests, errors (non-200 answers and dropped connections), rps, p50/p99 latency in ms."""
-    parts = urlsplit(base_url)
-    host, port = parts.hostname or "127.0.0.1", parts.port or 80
-    prefix = parts.path.rstrip("/")
-    host_headers = (
-        f"Host: {host}:{port}\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
-    ).encode("latin-1")
+    return await spread_load([base_url], make_request, headers, clients, seconds)
+
+
+async def spread_load(
+    base_urls: Sequence[str],
+    make_request: Callable[[], HttpRequest],
+    headers: dict[str, str],
+    clients: int,
+    seconds: float,
+) -> dict[str, float]:
+    """:func:`http_load` over several servers (replicas of one API): worker ``i`` keeps its
+    connection to ``base_urls[i % len(base_urls)]``, so the clients are spread round-robin.
+    One set of figures for them all."""
+    if not base_urls:
+        raise ValueError("base_urls must name at least one server")
+    targets = []
+    for base_url in base_urls:
+        parts = urlsplit(base_url)
+        host, port = parts.hostname or "127.0.0.1", parts.port or 80
+        host_headers = (
+            f"Host: {host}:{port}\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+        ).encode("latin-1")
+        targets.append((host, port, parts.path.rstrip("/"), host_headers))
     latencies: list[float] = []
     errors = 0
     stop = time.perf_counter() + seconds
 
-    async def worker() -> None:
+    async def worker(i: int) -> None:
         nonlocal errors
+        host, port, prefix, host_headers = targets[i % len(targets)]
         reader, writer = await asyncio.open_connection(host, port)
         try:
             while time.perf_counter() < stop:
@@ -223,7 +241,7 @@ async def http_load(
             writer.close()
 
     began = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(clients)))
+    await asyncio.gather(*(worker(i) for i in range(clients)))
     elapsed = time.perf_counter() - began
     ms = np.array(latencies) * 1000.0
     return {

@@ -7,21 +7,31 @@ folder, a temporary SQLite database (or, with ``database_url``, a scratch databa
 PostgreSQL server: the setup for several workers, as SQLite serialises writers across
 processes), the shipped model, and does everything a real request does (online state update,
 transaction row, audit record).
+
+With several worker counts (``--workers 1,2``) and a PostgreSQL server, :func:`run_replicas`
+measures scale-out instead: ``n`` separate API processes (replicas, each on its own port, one
+shared scratch home and database as in a deployment) driven by one closed-loop load whose
+clients are spread round-robin over them, for each ``n`` in turn, and the throughput of the
+largest count over the smallest (the scaling factor).
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from contextlib import ExitStack
 from typing import Any
 
 import numpy as np
 from sqlalchemy.engine import make_url
-from verticals.core.serving.loopback import ECHO_FACTORY, scratch_server
+from verticals.core.serving.loopback import ECHO_FACTORY, scratch_server, spread_load
 from verticals.core.serving.loopback import answers as _answers
 from verticals.core.serving.loopback import free_port as _free_port
 from verticals.core.serving.loopback import post_load as _load
+
+SCORE_PATH = "/v1/finance/transactions:score"
 
 LEVELS = (1, 8, 32)
 
@@ -120,3 +130,107 @@ def run_bench(
         f"(p99 {results['p99_ms_at_32']} ms); batch {results['batch_rows_per_s']} rows/s"
     )
     return results
+
+
+def worker_counts(values: Iterable[str | int]) -> list[int]:
+    """``--workers`` as given, once or several times, each a count or a comma-separated list
+    (``1,2``): distinct counts >= 1, ascending."""
+    from verticals.core.errors import InvalidInput
+
+    counts: set[int] = set()
+    for value in values:
+        for part in str(value).split(","):
+            try:
+                count = int(part.strip())
+            except ValueError:
+                raise InvalidInput(
+                    f"--workers takes counts such as 1 or 1,2; got {value!r}", {"field": "workers"}
+                ) from None
+            if count < 1:
+                raise InvalidInput(
+                    f"--workers counts must be >= 1, got {count}", {"field": "workers"}
+                )
+            counts.add(count)
+    if not counts:
+        raise InvalidInput("--workers needs at least one count", {"field": "workers"})
+    return sorted(counts)
+
+
+def replica_summary(loads: dict[int, dict[str, Any]]) -> dict[str, Any]:
+    """Per replica count its throughput and p50/p99 (from :func:`spread_load`), and the scaling
+    factor: throughput at the largest count over throughput at the smallest."""
+    counts = sorted(loads)
+    base = loads[counts[0]]["rps"]
+    return {
+        "replicas": {
+            str(n): {k: loads[n][k] for k in ("rps", "p50_ms", "p99_ms", "requests", "errors")}
+            for n in counts
+        },
+        "scaling_factor": round(loads[counts[-1]]["rps"] / base, 3) if base > 0 else None,
+        "scaling_of": f"{counts[-1]}/{counts[0]}",
+    }
+
+
+def run_replicas(
+    counts: list[int],
+    *,
+    database_url: str,
+    seconds: float = 5.0,
+    clients: int = 32,
+    warmup_s: float = 1.0,
+    log: Callable[[str], Any] = print,
+) -> dict[str, Any]:
+    """For each count ``n`` (ascending), ``n`` finance API replicas (separate uvicorn processes,
+    one worker each) on one scratch PostgreSQL database created on ``database_url``'s server and
+    dropped afterwards, and one scratch home; ``clients`` closed-loop clients spread over them
+    for ``seconds``. A replica started for a smaller count serves the larger ones too; each new
+    one is warmed up first (``warmup_s`` of load)."""
+    from verticals.core.serving.provision import launched_server
+
+    if len(counts) < 1 or counts != sorted(set(counts)):
+        raise ValueError(f"counts must be distinct and ascending, got {counts}")
+    bodies = _Transactions(3)
+    loads: dict[int, dict[str, Any]] = {}
+    with (
+        scratch_server("finance", ["finance:score"], database_url) as scratch,
+        ExitStack() as stack,
+    ):
+        urls: list[str] = []
+        for n in counts:
+            fresh = [
+                stack.enter_context(
+                    launched_server(
+                        "verticals.apps.api:create_app",
+                        scratch.env,
+                        _free_port(),
+                        ready=_answers("/healthz"),
+                    )
+                )[0]
+                for _ in range(n - len(urls))
+            ]
+            if fresh and warmup_s > 0:
+                warm = 2 * len(fresh)
+                asyncio.run(_spread(fresh, bodies, scratch.headers, warm, warmup_s))
+            urls += fresh
+            loads[n] = asyncio.run(_spread(urls, bodies, scratch.headers, clients, seconds))
+            log(f"replicas={n:<2d} c={clients:<3d} {loads[n]}")
+    summary = {
+        "mode": "http-loopback-replicas",
+        "client": "asyncio-http1.1-keepalive",
+        "database": "postgresql",
+        "clients": clients,
+        "seconds_per_count": seconds,
+        "cpu_count": os.cpu_count(),
+        **replica_summary(loads),
+    }
+    log(
+        f"scaling {summary['scaling_of']} replicas: {summary['scaling_factor']}x "
+        f"on {summary['cpu_count']} CPU cores (load generator and PostgreSQL included)"
+    )
+    return summary
+
+
+async def _spread(
+    urls: list[str], bodies: Callable[[], dict], headers: dict[str, str], clients: int, s: float
+) -> dict[str, Any]:
+    return await spread_load(urls, lambda: ("POST", SCORE_PATH, bodies()), headers, clients, s)

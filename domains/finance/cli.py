@@ -319,11 +319,18 @@ SCORE_COLUMNS = ["TRANSACTION_ID", "TX_DATETIME", "CUSTOMER_ID", "TERMINAL_ID", 
 
 
 def bench(
-    seconds: Annotated[float, typer.Option("--seconds", help="per concurrency level")] = 5.0,
+    seconds: Annotated[
+        float, typer.Option("--seconds", help="per concurrency level (per replica count)")
+    ] = 5.0,
     batch_rows: Annotated[int, typer.Option("--batch-rows")] = 5000,
     workers: Annotated[
-        int, typer.Option("--workers", min=1, help="uvicorn worker processes, for both servers")
-    ] = 1,
+        list[str],
+        typer.Option(
+            "--workers",
+            help="uvicorn worker processes, for both servers; several counts (--workers 1,2 or "
+            "given twice) compare that many API replicas on one --database-url instead",
+        ),
+    ] = ["1"],  # noqa: B006 - typer's way to default a repeatable option
     database_url: Annotated[
         str | None,
         typer.Option(
@@ -332,19 +339,41 @@ def bench(
             "(and dropped after) instead of a temporary SQLite file; use it with --workers > 1",
         ),
     ] = None,
+    clients: Annotated[
+        int, typer.Option("--clients", min=1, max=1024, help="replica comparison: clients")
+    ] = 32,
     as_json: JsonOption = False,
 ) -> None:
     """Single-transaction API throughput and p50/p99 at 1, 8 and 32 concurrent clients, next to a
     bare FastAPI echo endpoint measured in the same run, plus batch rows/s. Runs over HTTP on
     loopback: uvicorn on 127.0.0.1 with a temporary home folder, a temporary SQLite database (a
     scratch PostgreSQL one with --database-url) and the shipped model; online-state updates and
-    audit records included."""
-    from verticals.domains.finance.bench import run_bench
+    audit records included.
 
+    With several --workers counts and --database-url: for each count n, n API replicas (separate
+    processes and ports, one scratch database and home) under --clients closed-loop clients
+    spread round-robin over them; throughput and p50/p99 per count and the scaling factor
+    (largest count over smallest), the last line JSON."""
+    from verticals.core.errors import InvalidInput
+    from verticals.domains.finance.bench import run_bench, run_replicas, worker_counts
+
+    counts = worker_counts(workers)
+    if len(counts) > 1:
+        if database_url is None:
+            raise InvalidInput(
+                "several --workers counts compare API replicas on one PostgreSQL database: "
+                "give --database-url",
+                {"field": "database_url"},
+            )
+        summary = run_replicas(
+            counts, database_url=database_url, seconds=seconds, clients=clients, log=console.print
+        )
+        print(json.dumps(summary))
+        return
     result = run_bench(
         seconds=seconds,
         batch_rows=batch_rows,
-        workers=workers,
+        workers=counts[0],
         database_url=database_url,
         log=console.print,
     )
