@@ -1,5 +1,6 @@
 """Domain-free training: a torch Trainer (AMP, DDP through torchrun, early stopping,
-safetensors checkpoints) and the launcher that relaunches an entry through torchrun.
+safetensors checkpoints) and the launcher that relaunches an entry through torchrun, on one node
+or as one of several (c10d rendezvous).
 
 Names are imported lazily so that ``verticals.core.training.xgb`` does not pull in torch.
 """
@@ -17,6 +18,7 @@ _EXPORTS = {
     "TrainConfig": "config",
     "TrainResult": "config",
     "DistContext": "distributed",
+    "Rendezvous": "distributed",
     "context_from_env": "distributed",
     "destroy_distributed": "distributed",
     "is_main_process": "distributed",
