@@ -15,6 +15,11 @@ REQUEST_LATENCY = Histogram(
     ["route", "domain"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
+SHED_REQUESTS = Counter(
+    "verticals_shed_requests_total",
+    "Requests refused to shed load (503 with Retry-After) by domain",
+    ["domain"],
+)
 PREDICTIONS = Counter(
     "verticals_predictions_total",
     "Predictions served by domain and model version",

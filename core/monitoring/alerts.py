@@ -24,7 +24,7 @@ Transition = Literal["firing", "acknowledged", "resolved"]
 
 
 class Signal(BaseModel):
-    rule: str  # drift | latency | error_rate | performance
+    rule: str  # drift | performance_<metric> | latency | error_rate | load_shedding
     domain: str
     model: str
     ratio: float
@@ -133,6 +133,9 @@ def apply_signals(
                 session.add(alert)
                 session.flush()
                 changes.append(Change(transition="firing", alert=alert_out(alert)))
+                from verticals.core.labeling.jobs import queue_retrain_for_alert  # the loop
+
+                queue_retrain_for_alert(session, alert)  # drift/performance: a retrain queued
         elif signal.ratio < resolve_ratio:
             state.breach_since = None
             state.clear_since = state.clear_since or now

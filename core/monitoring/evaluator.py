@@ -10,7 +10,8 @@ import socket
 import threading
 import uuid
 
-from verticals.core.monitoring import lease
+from verticals.core.db.session import session_scope
+from verticals.core.monitoring import lease, traffic
 from verticals.core.monitoring.service import evaluate_once
 from verticals.core.monitoring.settings import MonitorSettings, monitor_settings
 from verticals.core.monitoring.sinks import dispatch
@@ -30,7 +31,10 @@ class Evaluator:
         self.passes = 0
 
     def tick(self) -> bool:
-        """One round: True when this replica held the lease and evaluated."""
+        """One round: this replica's request counts stored (every replica, for the
+        load-shedding rule), then True when it held the lease and evaluated."""
+        with session_scope() as session:
+            traffic.flush(session, self.holder, self.plugins.domains)
         if not lease.acquire(LEASE_NAME, self.holder, self.settings.lease_s):
             return False
         _, changes = evaluate_once(self.plugins, self.settings)

@@ -7,6 +7,7 @@ The current window is read from rows the domain already stores, by the evaluator
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
@@ -18,6 +19,7 @@ from verticals.core.db.base import utcnow
 from verticals.core.db.models import PredictionRecordRow
 from verticals.core.db.session import session_scope
 from verticals.core.errors import ModelUnavailable, NotFound
+from verticals.core.monitoring import traffic
 from verticals.core.monitoring.alerts import AlertOut, Change, Signal, apply_signals, list_alerts
 from verticals.core.monitoring.drift import FeatureDrift, compare, drifted_features
 from verticals.core.monitoring.performance import performance_of
@@ -244,11 +246,41 @@ def record_signals(session: Session, domain: str, settings: MonitorSettings) -> 
     ]
 
 
+def shedding_signals(
+    session: Session, domains: Collection[str], settings: MonitorSettings, now: datetime
+) -> list[Signal]:
+    """Load shedding: the share of a domain's requests refused with 503 + Retry-After over
+    the last ``shed_window_s``, from every replica's ``monitor_traffic`` rows."""
+    signals: list[Signal] = []
+    for domain, (requests, shed) in sorted(
+        traffic.shed_totals(session, settings.shed_window_s, now).items()
+    ):
+        if domain not in domains or requests < settings.shed_min_requests:
+            continue
+        share = shed / requests
+        signals.append(
+            Signal(
+                rule="load_shedding",
+                domain=domain,
+                model="*",
+                ratio=share / settings.shed_rate,
+                value=share,
+                summary=(
+                    f"{domain}: {share:.1%} of {requests} requests shed (503) in the last "
+                    f"{settings.shed_window_s:g} s (limit {settings.shed_rate:.1%})"
+                ),
+                detail={"shed": shed, "requests": requests, "window_s": settings.shed_window_s},
+            )
+        )
+    return signals
+
+
 def evaluate_once(
     plugins: PluginRegistry, settings: MonitorSettings, *, now: datetime | None = None
 ) -> tuple[list[DriftReport], list[Change]]:
     """One pass: every watched model's drift (points stored, gauges set), the record-based
-    rules of every watched domain, and the alert transitions they cause."""
+    rules of every watched domain, load shedding of every domain, and the alert transitions
+    they cause."""
     from verticals.core.monitoring.gauges import set_alert_gauges, set_drift_gauges
 
     now = now or utcnow()
@@ -286,6 +318,8 @@ def evaluate_once(
     with session_scope() as session:
         for domain in domains:
             signals += record_signals(session, domain, settings)
+        signals += shedding_signals(session, plugins.domains, settings, now)
+        traffic.prune(session, keep_s=max(10 * settings.shed_window_s, 3600.0), now=now)
         changes = apply_signals(
             session,
             signals,

@@ -24,6 +24,11 @@ class MonitorSettings(BaseSettings):
     )
     min_labelled_positives: int = Field(20, ge=1, description="...judged from this many on")
     recent_records: int = Field(1000, ge=10, description="records the latency/error rules read")
+    shed_rate: float = Field(
+        0.05, gt=0, le=1, description="load-shedding rule: share of requests shed (503)"
+    )
+    shed_window_s: float = Field(300.0, gt=0, description="...over this many seconds")
+    shed_min_requests: int = Field(20, ge=1, description="...judged from this many requests on")
     webhook_url: str | None = Field(None, description="POST each alert transition here")
     webhook_secret: SecretStr | None = Field(None, description="HMAC-SHA256 key of the body")
     webhook_attempts: int = Field(4, ge=1, le=10)

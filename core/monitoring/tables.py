@@ -91,3 +91,18 @@ class DriftPointRow(Base):
     threshold: Mapped[float] = mapped_column(Float)
     window_count: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+
+
+class TrafficRow(Base):
+    """One replica's requests and shed requests of one domain over one evaluator interval
+    (migration ``core_0005b``; see ``traffic.py``)."""
+
+    __tablename__ = "monitor_traffic"
+    __table_args__ = (Index("ix_monitor_traffic_created", "created_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    replica: Mapped[str] = mapped_column(String(200))
+    domain: Mapped[str] = mapped_column(String(64))
+    requests: Mapped[int] = mapped_column(Integer)
+    shed: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)

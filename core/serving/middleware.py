@@ -10,7 +10,8 @@ from functools import lru_cache
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from verticals.core.metrics import REQUEST_LATENCY, REQUESTS
+from verticals.core.metrics import REQUEST_LATENCY, REQUESTS, SHED_REQUESTS
+from verticals.core.monitoring import traffic
 from verticals.core.serving.deps import route_template
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -58,7 +59,7 @@ class RequestContextMiddleware:
         request_id = supplied if _REQUEST_ID.match(supplied) else new_request_id()
         scope.setdefault("state", {})["request_id"] = request_id
         started = time.perf_counter()
-        status = {"code": 500, "sent": False}
+        status = {"code": 500, "sent": False, "shed": False}
 
         if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
             await self._too_large(send, request_id)
@@ -91,6 +92,11 @@ class RequestContextMiddleware:
             if message["type"] == "http.response.start":
                 status["code"] = message["status"]
                 status["sent"] = True
+                # shed, not broken: a 503 that asks to come back (Overloaded), unlike a model
+                # that is not loaded (503 without Retry-After)
+                status["shed"] = status["code"] == 503 and any(
+                    k.lower() == b"retry-after" for k, _ in message.get("headers", ())
+                )
                 message.setdefault("headers", [])
                 message["headers"] = [
                     *message["headers"],
@@ -105,7 +111,7 @@ class RequestContextMiddleware:
                 await self._too_large(send, request_id)
             status["code"] = 413
         finally:
-            self._observe(scope, status["code"], started)
+            self._observe(scope, status["code"], started, shed=bool(status["shed"]))
 
     async def _too_large(self, send: Send, request_id: str) -> None:
         body = json.dumps(
@@ -131,9 +137,13 @@ class RequestContextMiddleware:
         await send({"type": "http.response.body", "body": body})
 
     @staticmethod
-    def _observe(scope: Scope, status: int, started: float) -> None:
-        template = route_template(scope) or "unmatched"
+    def _observe(scope: Scope, status: int, started: float, *, shed: bool = False) -> None:
+        template = route_template(scope)
         path = scope.get("path", "")
         domain = path.split("/")[2] if path.startswith("/v1/") and path.count("/") >= 2 else ""
-        _request_counter(template, scope.get("method", ""), status, domain).inc()
-        _latency_histogram(template, domain).observe(time.perf_counter() - started)
+        _request_counter(template or "unmatched", scope.get("method", ""), status, domain).inc()
+        _latency_histogram(template or "unmatched", domain).observe(time.perf_counter() - started)
+        if domain and template is not None:  # a routed path: domain names stay a bounded set
+            traffic.count(domain, shed)
+            if shed:
+                SHED_REQUESTS.labels(domain).inc()

@@ -1,0 +1,38 @@
+"""core: monitoring traffic (requests and shed requests per replica, domain and interval)
+
+A second head off core_0005 (core_0006 is labeling's, written alongside); ``upgrade heads``
+applies both, in either order: neither touches the other's tables.
+
+Revision ID: core_0005b
+Revises: core_0005
+Create Date: 2026-12-03
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "core_0005b"
+down_revision = "core_0005"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "monitor_traffic",
+        sa.Column("id", sa.Integer, nullable=False),
+        sa.Column("replica", sa.String(200), nullable=False),
+        sa.Column("domain", sa.String(64), nullable=False),
+        sa.Column("requests", sa.Integer, nullable=False),
+        sa.Column("shed", sa.Integer, nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name="pk_monitor_traffic"),
+    )
+    op.create_index("ix_monitor_traffic_created", "monitor_traffic", ["created_at"])
+
+
+def downgrade() -> None:
+    op.drop_index("ix_monitor_traffic_created", table_name="monitor_traffic")
+    op.drop_table("monitor_traffic")

@@ -1,0 +1,106 @@
+"""The load-shedding rule: shed requests (503 + Retry-After) counted by the HTTP middleware,
+stored by every replica, judged by the lease holder over the window, with the alerts' `for`."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from verticals.core.db import session_scope
+from verticals.core.db.base import utcnow
+from verticals.core.errors import ModelUnavailable, Overloaded
+from verticals.core.monitoring import traffic
+from verticals.core.monitoring.alerts import list_alerts
+from verticals.core.monitoring.evaluator import Evaluator
+from verticals.core.monitoring.service import evaluate_once
+from verticals.core.monitoring.settings import MonitorSettings
+from verticals.core.serving.errors import install_error_handlers
+from verticals.core.serving.middleware import RequestContextMiddleware
+
+
+@pytest.fixture(autouse=True)
+def _no_leftover_counts():
+    traffic.take()  # counts other tests' requests left in this process
+    yield
+    traffic.take()
+
+
+def _app() -> FastAPI:
+    app = FastAPI()
+    install_error_handlers(app)
+
+    @app.get("/v1/synth/ok")
+    def ok() -> dict[str, bool]:
+        return {"ok": True}
+
+    @app.get("/v1/synth/busy")
+    def busy() -> None:
+        raise Overloaded("queue is full", retry_after_s=2)
+
+    @app.get("/v1/synth/gone")
+    def gone() -> None:
+        raise ModelUnavailable("not loaded")
+
+    app.add_middleware(RequestContextMiddleware, max_body_bytes=1000)
+    return app
+
+
+def test_middleware_counts_shed_requests_of_routed_paths_only() -> None:
+    client = TestClient(_app(), raise_server_exceptions=False)
+    for path, code in [("ok", 200)] * 3 + [("busy", 503)] * 2 + [("gone", 503)]:
+        assert client.get(f"/v1/synth/{path}").status_code == code
+    assert client.get("/v1/made-up/path").status_code == 404  # no route: not a domain
+    # a 503 without Retry-After (model not loaded) is an error, not shedding
+    assert traffic.take() == {"synth": (6, 2)}
+    assert traffic.take() == {}
+
+
+def _shedding_alerts() -> list:
+    with session_scope() as session:
+        return [a for a in list_alerts(session, state="open") if a.rule == "load_shedding"]
+
+
+def _send(requests: int, shed: int) -> None:
+    for i in range(requests):
+        traffic.count("synth", shed=i < shed)
+
+
+def test_fires_on_shed_requests_from_any_replica_not_on_a_clean_window(synth) -> None:
+    settings = MonitorSettings(for_s=60, resolve_for_s=0, shed_window_s=300)
+    holder, other = Evaluator(synth, settings), Evaluator(synth, settings)
+
+    _send(400, 0)  # clean: nothing shed
+    assert holder.tick() is True
+    _send(400, 4)  # 1 % shed: under the 5 % threshold
+    assert other.tick() is False  # not the lease holder, but its counts are stored
+    assert holder.tick() is True
+    assert _shedding_alerts() == []
+
+    _send(200, 150)  # the other replica sheds: 154 of 1000 in the window
+    assert other.tick() is False
+    now = utcnow()
+    evaluate_once(synth, settings, now=now)
+    assert _shedding_alerts() == []  # breached, but not yet for `for_s`
+    evaluate_once(synth, settings, now=now + timedelta(seconds=61))
+    (alert,) = _shedding_alerts()
+    assert alert.domain == "synth" and alert.model == "*" and alert.state == "firing"
+    assert alert.value == pytest.approx(154 / 1000)
+    assert alert.detail["shed"] == 154 and alert.detail["requests"] == 1000
+
+    # the window moves on: once the shed rows are older than shed_window_s, it resolves
+    _send(400, 0)
+    with session_scope() as session:
+        traffic.flush(session, "replica-c", synth.domains, now=now + timedelta(seconds=400))
+    evaluate_once(synth, settings, now=now + timedelta(seconds=400))
+    assert _shedding_alerts() == []
+
+
+def test_too_few_requests_are_not_judged(synth) -> None:
+    settings = MonitorSettings(for_s=0, shed_min_requests=20)
+    _send(10, 10)  # every one shed, but only 10
+    with session_scope() as session:
+        traffic.flush(session, "r", synth.domains)
+    evaluate_once(synth, settings)
+    assert _shedding_alerts() == []
