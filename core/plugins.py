@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from fastapi import APIRouter
     from verticals.core.auth import Principal
     from verticals.core.compression.target import CompressionTarget
+    from verticals.core.labeling.retrain import RetrainRecipe
     from verticals.core.monitoring.spec import WatchSpec
 
 ENTRY_POINT_GROUP = "verticals.domains"
@@ -127,6 +128,11 @@ class Domain(ABC):
     def monitoring(self) -> WatchSpec | None:
         """What core's monitoring watches for this domain (models, features, outputs, where
         the reference and the current window come from); None: nothing. See docs/monitoring.md."""
+        return None
+
+    def retraining(self) -> RetrainRecipe | None:
+        """How ``verticals retrain <name>`` retrains this domain's models (data plus accepted
+        labels, the recipe, the metric); None: not retrainable. See docs/labeling.md."""
         return None
 
 

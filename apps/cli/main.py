@@ -325,6 +325,10 @@ def build_cli(plugins: PluginRegistry | None = None) -> typer.Typer:
 
     app.command("monitor")(monitor_command)
 
+    from verticals.core.labeling.retrain_cli import retrain_command
+
+    app.command("retrain")(retrain_command)
+
     for verb in COMMAND_VERBS:
         group = typer.Typer(help=VERB_HELP[verb], no_args_is_help=True)
         for name, command in _extra_core_commands(verb).items():

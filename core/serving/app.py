@@ -17,6 +17,7 @@ from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 from verticals.core.config import Settings, get_settings
 from verticals.core.db import get_engine
+from verticals.core.labeling.api import build_retrain_router
 from verticals.core.monitoring.api import build_ops_router
 from verticals.core.monitoring.evaluator import start_evaluator
 from verticals.core.plugins import Domain, DomainStatus, PluginRegistry
@@ -201,5 +202,6 @@ def build_app(
             responses=ERROR_RESPONSES,
         )
     app.include_router(build_ops_router(), responses=ERROR_RESPONSES)
+    app.include_router(build_retrain_router(), responses=ERROR_RESPONSES)
     app.include_router(build_admin_router(), responses=ERROR_RESPONSES)
     return app
