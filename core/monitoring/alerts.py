@@ -136,9 +136,6 @@ def apply_signals(
                 from verticals.core.labeling.jobs import queue_retrain_for_alert  # the loop
 
                 queue_retrain_for_alert(session, alert)  # drift/performance: a retrain queued
-                from verticals.core.labeling.jobs import queue_retrain_for_alert  # the loop
-
-                queue_retrain_for_alert(session, alert)  # drift/performance: a retrain queued
         elif signal.ratio < resolve_ratio:
             state.breach_since = None
             state.clear_since = state.clear_since or now
