@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from verticals.core.auth import Principal
     from verticals.core.compression.target import CompressionTarget
     from verticals.core.labeling.retrain import RetrainRecipe
+    from verticals.core.labeling.simulate import Learner
     from verticals.core.monitoring.spec import WatchSpec
 
 ENTRY_POINT_GROUP = "verticals.domains"
@@ -133,6 +134,15 @@ class Domain(ABC):
     def retraining(self) -> RetrainRecipe | None:
         """How ``verticals retrain <name>`` retrains this domain's models (data plus accepted
         labels, the recipe, the metric); None: not retrainable. See docs/labeling.md."""
+        return None
+
+    def labeling_learner(
+        self, task: str | None, data: Path | None, eval_data: Path | None
+    ) -> Learner | None:
+        """The pool, model and evaluation data ``verticals label simulate <name>`` runs active
+        learning on (core/labeling/simulate.py); None: the domain offers none. ``task`` picks one
+        of the domain's models, ``data`` the pool's file, ``eval_data`` the evaluation file
+        (None: the domain's defaults)."""
         return None
 
 

@@ -329,6 +329,10 @@ def build_cli(plugins: PluginRegistry | None = None) -> typer.Typer:
 
     app.command("retrain")(retrain_command)
 
+    from verticals.core.labeling.cli import label_app
+
+    app.add_typer(label_app(), name="label")
+
     for verb in COMMAND_VERBS:
         group = typer.Typer(help=VERB_HELP[verb], no_args_is_help=True)
         for name, command in _extra_core_commands(verb).items():
