@@ -189,6 +189,41 @@ def test_dashboard_retraining_and_sharded_scoring(overlay: str) -> None:
     assert merged == [f"$(OUTPUT_DIR)/part-{i}.parquet" for i in range(score["completions"])]
 
 
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_multinode_training_is_an_indexed_job_behind_a_headless_service(overlay: str) -> None:
+    job = objects(overlay, "Job")["verticals-train-medical"]
+    spec = job["spec"]
+    assert spec["completionMode"] == "Indexed" and spec["suspend"] is True
+    pod = spec["template"]["spec"]
+    (container,) = pod["containers"]
+    env = {e["name"]: e for e in container["env"]}
+    nnodes = int(env["NNODES"]["value"])
+    assert spec["completions"] == spec["parallelism"] == nnodes >= 2
+    assert spec["maxFailedIndexes"] == 0, "one lost node must fail the run, not hang it"
+
+    # pod 0 is reachable as <job>-0.<service>, at a port the Service and the container expose
+    service = objects(overlay, "Service")[pod["subdomain"]]
+    assert service["spec"]["clusterIP"] == "None"
+    assert service["spec"]["selector"].items() <= spec["template"]["metadata"]["labels"].items()
+    host, _, port = env["RDZV_ENDPOINT"]["value"].rpartition(":")
+    assert host == f"{job['metadata']['name']}-0.{service['metadata']['name']}"
+    (rdzv_port,) = service["spec"]["ports"]
+    assert int(port) == rdzv_port["port"]
+    assert {"name": rdzv_port["targetPort"], "containerPort": int(port)} in container["ports"]
+
+    args = container["args"]
+    assert args[:3] == ["verticals", "train", "medical"]
+    flags = dict(zip(args[3::2], args[4::2], strict=False))
+    assert flags["--node-rank"] == "$(JOB_COMPLETION_INDEX)"
+    assert flags["--nnodes"] == "$(NNODES)" and flags["--rdzv-endpoint"] == "$(RDZV_ENDPOINT)"
+    assert flags["--rdzv-id"] == "$(RDZV_ID)"
+    assert "controller-uid" in env["RDZV_ID"]["valueFrom"]["fieldRef"]["fieldPath"]
+
+    gpus = _gpus(container)
+    assert gpus == (("1", "1") if overlay == "gpu" else (None, None))
+    assert container["image"].startswith("verticals-gpu:" if overlay == "gpu" else "verticals:")
+
+
 def _gpus(container: dict[str, Any]) -> tuple[str | None, str | None]:
     resources = container.get("resources", {})
     return (
