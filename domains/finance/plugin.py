@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from fastapi import APIRouter
     from verticals.core.auth import Principal
     from verticals.core.compression.trees import TreeCompressionTarget
+    from verticals.core.labeling.simulate import Learner
     from verticals.core.monitoring.spec import WatchSpec
     from verticals.domains.finance.runtime import Runtime
 
@@ -117,6 +118,13 @@ class FinanceDomain(Domain):
                 files={"file": (demo.name, demo.read_bytes(), "text/csv")},
             )
         ]
+
+    def labeling_learner(
+        self, task: str | None, data: Path | None, eval_data: Path | None
+    ) -> Learner:
+        from verticals.domains.finance.labeling import simulation_learner
+
+        return simulation_learner(task, data, eval_data)
 
     def compression_target(
         self, model_name: str, data_file: Path | None, split: str

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from fastapi import APIRouter
     from verticals.core.auth import Principal
     from verticals.core.compression.target import CompressionTarget
+    from verticals.core.labeling.simulate import Learner
     from verticals.domains.medical.runtime import InferenceEngine
     from verticals.domains.medical.service import StudyService
 
@@ -127,6 +128,13 @@ class MedicalDomain(Domain):
             )
             for path in sorted((_HERE / "demo").glob("*/*.dcm"))
         ]
+
+    def labeling_learner(
+        self, task: str | None, data: Path | None, eval_data: Path | None
+    ) -> Learner:
+        from verticals.domains.medical.labeling import simulation_learner
+
+        return simulation_learner(task, data, eval_data)
 
     def compression_target(
         self, model_name: str, data_file: Path | None, split: str
