@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from verticals.core.auth import Principal
     from verticals.core.compression.target import CompressionTarget
     from verticals.core.labeling.simulate import Learner
+    from verticals.core.monitoring.spec import WatchSpec
     from verticals.domains.medical.runtime import InferenceEngine
     from verticals.domains.medical.service import StudyService
 
@@ -143,6 +144,13 @@ class MedicalDomain(Domain):
 
         model_api.ensure_production_models()
         return medical_compression_target(model_name, data_file, split)
+
+    def monitoring(self) -> WatchSpec:
+        """Per task: intensity statistics, embedding, OOD score and probability of the stored
+        studies against the shipped data (domains/medical/monitoring.py)."""
+        from verticals.domains.medical.monitoring import watch_spec
+
+        return watch_spec()
 
     def demo_data(self) -> Path | None:
         return _HERE / "demo"

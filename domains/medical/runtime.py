@@ -187,6 +187,15 @@ class InferenceEngine:
         score = getattr(self.classifier(task), "ood_score", None)
         return None if score is None else score(image)
 
+    def inspect(self, task: str, image: np.ndarray) -> tuple[float | None, np.ndarray | None]:
+        """(:meth:`ood_score`, the penultimate-layer features ``[C]``) of ``image`` from one
+        forward pass; features None for a classifier that cannot give them."""
+        inspect = getattr(self.classifier(task), "inspect", None)
+        if inspect is None:
+            return self.ood_score(task, image), None
+        scores, features = inspect(np.asarray(image)[None])
+        return (None if scores is None else float(scores[0])), np.asarray(features[0])
+
     def gradcam(self, task: str, image: np.ndarray) -> np.ndarray:
         """Grad-CAM of the positive class, ``[S, S]`` in [0, 1]."""
         cam = np.asarray(self.classifier(task).gradcam(image), dtype=np.float32)

@@ -35,6 +35,7 @@ from verticals.domains.medical.imaging import (
     decode_bytes,
     prepare_upload,
 )
+from verticals.domains.medical.monitoring import image_summaries
 from verticals.domains.medical.routing import resolve_task
 from verticals.domains.medical.runtime import InferenceEngine, model_input
 from verticals.domains.medical.schemas import (
@@ -115,7 +116,11 @@ class StudyService:
         x = model_input(decoded.pixels, self.engine.input_size(task_name))
         prediction = self.engine.predict(task_name, x)
         cam = self.engine.gradcam(task_name, x)
-        ood_score = self.engine.ood_score(task_name, x)
+        # one pass gives the OOD score and the penultimate features monitoring summarises
+        ood_score, penultimate = self.engine.inspect(task_name, x)
+        (image_summary,) = image_summaries(
+            x[None], None if penultimate is None else penultimate[None]
+        )
         threshold = float(getattr(self.engine.classifier(task_name), "threshold", 0.5) or 0.5)
         probability = float(np.clip(prediction.probability, 0.0, 1.0))
         findings = _findings(spec, probability)
@@ -170,6 +175,7 @@ class StudyService:
                         sop_class_uid=identity["sop_class_uid"],
                         notes=list(decoded.notes),
                         storage_dir=files.relative(),
+                        image_summary=image_summary,
                     )
                 )
                 return Outcome(

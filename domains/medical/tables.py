@@ -58,6 +58,11 @@ class StudyRow(Base):
     sop_class_uid: Mapped[str] = mapped_column(String(64))
     notes: Mapped[list[str]] = mapped_column(JSON, default=list)
     storage_dir: Mapped[str] = mapped_column(Text)
+    # what monitoring reads (domains/medical/monitoring.py): the model input's intensity
+    # statistics and an embedding projection; NULL for studies stored before medical_0004
+    image_summary: Mapped[dict[str, Any] | None] = mapped_column(
+        JSON(none_as_null=True), nullable=True
+    )
 
 
 class ReviewRow(Base):

@@ -21,6 +21,8 @@ from verticals.domains.medical.model.tasks import TaskSpec, get_task
 
 PREDICT_CHUNK = 256
 RANGE_TOLERANCE = 1e-3
+# the last residual stage: its channel means are the pooled features the final linear layer reads
+PENULTIMATE = "net.layer4"
 
 
 class Classifier:
@@ -54,11 +56,9 @@ class Classifier:
         load_weights(self._net, weights)
         self._net.eval()
         self._lock = threading.Lock()
-        # the OOD pass runs on a private copy, made now: its hooks never see a predict or
-        # Grad-CAM pass, and no hook or concurrent Grad-CAM state can be copied into it
-        self._ood_net: MedicalNet | None = (
-            copy.deepcopy(self._net).eval() if ood is not None else None
-        )
+        # the OOD/embedding pass runs on a private copy, made now: its hooks never see a predict
+        # or Grad-CAM pass, and no hook or concurrent Grad-CAM state can be copied into it
+        self._ood_net: MedicalNet = copy.deepcopy(self._net).eval()
         self._ood_lock = threading.Lock()
 
     @property
@@ -103,7 +103,9 @@ class Classifier:
             cam = grad_cam(self._net, x[0], target_layer=self.network.gradcam_layer)
         height, width = arr.shape[-2:]
         up = F.interpolate(
-            torch.from_numpy(cam)[None, None], size=(height, width), mode="bilinear",
+            torch.from_numpy(cam)[None, None],
+            size=(height, width),
+            mode="bilinear",
             align_corners=False,
         )[0, 0].clamp(0, 1)
         return up.numpy().astype(np.float32)
@@ -111,12 +113,25 @@ class Classifier:
     def ood_score(self, image: np.ndarray) -> float | None:
         """Distance of ``image`` ``[1, H, W]`` from the training distribution / calibrated cut
         (above 1: out of distribution); None when this version has no profile."""
-        if self.ood is None or self._ood_net is None:
+        if self.ood is None:
             return None
         x = self._prepare(np.asarray(image)[None]).numpy()
         with self._ood_lock:  # the private copy made in __init__
             features = layer_statistics(self._ood_net, x, self.ood.layers)
         return float(self.ood.score(features)[0])
+
+    def inspect(self, images: np.ndarray) -> tuple[np.ndarray | None, np.ndarray]:
+        """One pass of the OOD copy over ``images`` ``[N, 1, H, W]``: the OOD scores ``[N]``
+        (None without a profile) and the penultimate-layer features ``[N, C]`` (the channel
+        means of :data:`PENULTIMATE`, i.e. the pooled vector the final layer reads), which
+        monitoring summarises. Same scores as :meth:`ood_score`, one forward for both."""
+        x = self._prepare(images).numpy()
+        layers = tuple(dict.fromkeys((*(self.ood.layers if self.ood else ()), PENULTIMATE)))
+        with self._ood_lock:
+            features = layer_statistics(self._ood_net, x, layers)
+        pooled = features[PENULTIMATE]
+        scores = None if self.ood is None else self.ood.score(features)
+        return scores, pooled[:, : pooled.shape[1] // 2]  # [means | stds] per channel
 
     def torch_module(self) -> nn.Module:
         """A fresh eval-mode module: ``[N,1,S,S]`` in [0,1] → ``[N,1]`` positive probability."""
