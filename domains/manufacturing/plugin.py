@@ -58,11 +58,14 @@ class ManufacturingDomain(Domain):
         )
 
     def monitoring(self) -> WatchSpec:
-        """The RUL model's input sensors (its own list once it is loaded)."""
+        """The RUL model's input sensors and, once it is loaded, its own sensors and output."""
         from verticals.domains.manufacturing.monitoring import watch_spec
 
         loaded = self.service.model_versions.get(shipping.RUL) is not None
-        return watch_spec(self.service.rul_model()[0].used_sensors) if loaded else watch_spec()
+        if not loaded:
+            return watch_spec()
+        model = self.service.rul_model()[0]
+        return watch_spec(model.used_sensors, model)
 
     def evaluate(self, data_file: Path, **options: Any) -> dict[str, float]:
         """``task="rul"`` with ``truth`` (the RUL file), or ``task="failure"`` with ``cv``."""

@@ -1,6 +1,7 @@
-"""Manufacturing under core's monitoring: 5,000 readings drawn from the reference engines raise
-nothing; a sensor that reads off by a calibration offset fires a drift alert naming it within
-1,000 readings."""
+"""Manufacturing under core's monitoring: 5,000 readings drawn from the reference engines (and
+RUL estimates drawn from the model's own on them) raise nothing; a sensor that reads off by a
+calibration offset fires a drift alert naming it within 1,000 readings; estimates that shift
+(engines reported nearer failure than the fleet is) are named as the output's drift."""
 
 from __future__ import annotations
 
@@ -11,13 +12,14 @@ import pytest
 from sqlalchemy import insert
 from verticals.core.db import session_scope
 from verticals.core.db.base import utcnow
+from verticals.core.db.models import PredictionRecordRow
 from verticals.core.monitoring.service import evaluate_once, report_for
 from verticals.core.monitoring.settings import MonitorSettings
 from verticals.core.plugins import PluginRegistry
 from verticals.core.registry.store import production_version, register
 from verticals.domains.manufacturing.model import shipping
 from verticals.domains.manufacturing.model.cmapss import READING_COLUMNS
-from verticals.domains.manufacturing.monitoring import reference_readings
+from verticals.domains.manufacturing.monitoring import reference_readings, reference_rul
 from verticals.domains.manufacturing.tables import AssetRow, ReadingRow
 
 
@@ -69,14 +71,45 @@ class Readings:
         self.cycle += n
 
 
-def test_stable_readings_stay_quiet_and_an_offset_sensor_fires(watched) -> None:
+class Estimates:
+    """RUL answers as the service records them (one prediction record per estimate)."""
+
+    def __init__(self, domain) -> None:  # noqa: ANN001
+        model, self.version = domain.service.rul_model()
+        self.reference = reference_rul(model)
+        self.rng = np.random.default_rng(4)
+
+    def send(self, n: int, scale: float = 1.0) -> None:
+        ruls = self.reference[self.rng.integers(0, len(self.reference), n)] * scale
+        rows = [
+            {
+                "request_id": f"r{i}",
+                "domain": "manufacturing",
+                "route": "/v1/manufacturing/fleet",
+                "model_version": self.version,
+                "input_sha256": "0" * 64,
+                "output": {"asset_id": "engine-x", "rul": float(rul)},
+                "status_code": 200,
+                "latency_ms": 1.0,
+                "created_at": utcnow(),
+            }
+            for i, rul in enumerate(ruls)
+        ]
+        with session_scope() as session:
+            session.execute(insert(PredictionRecordRow), rows)
+
+
+def test_stable_readings_stay_quiet_and_an_offset_sensor_fires(watched, domain) -> None:
     settings = MonitorSettings(webhook_url=None, for_s=0)
-    stream = Readings()
-    for _ in range(10):  # 5,000 readings from the reference engines
+    stream, estimates = Readings(), Estimates(domain)
+    for _ in range(10):  # 5,000 readings from the reference engines, 1,500 estimates
         stream.send(500)
+        estimates.send(150)
         assert evaluate_once(watched, settings)[1] == []
     report = report_for(watched, "manufacturing")
     assert report.status == "ok" and report.window.count == 1000
+    outputs = [row for row in report.features if row.output]
+    assert {row.name for row in outputs} == {"rul"} and not any(r.drifted for r in outputs)
 
     offset = 3 * float(np.std(stream.reference[:, READING_COLUMNS.index("sensor_11")]))
     sent = 0
@@ -87,7 +120,24 @@ def test_stable_readings_stay_quiet_and_an_offset_sensor_fires(watched) -> None:
         changes = evaluate_once(watched, settings)[1]
     assert changes, "no alert within 1,000 readings"
     (change,) = changes
-    assert change.alert.detail["features"] == ["sensor_11"]
+    assert change.alert.detail["features"] == ["sensor_11"]  # the estimates did not move
+
+
+def test_shifted_estimates_are_named_as_the_output_drift(watched, domain) -> None:
+    stream, estimates = Readings(), Estimates(domain)
+    stream.send(500)
+    estimates.send(199)  # under min_count: the output is not judged yet
+    report = report_for(watched, "manufacturing")
+    assert report.status == "ok" and not any(row.output for row in report.features)
+
+    estimates.send(300, scale=0.5)  # the fleet reported twice as near failure
+    report = report_for(watched, "manufacturing")
+    assert report.status == "drift" and report.drifted == ["rul"]
+    assert {row.statistic for row in report.features if row.name == "rul"} == {
+        "psi",
+        "ks",
+        "wasserstein",
+    }
 
 
 def test_an_empty_window_is_insufficient(watched) -> None:
