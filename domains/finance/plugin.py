@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from verticals.core.compression.trees import TreeCompressionTarget
     from verticals.core.labeling.simulate import Learner
     from verticals.core.monitoring.spec import WatchSpec
+    from verticals.domains.finance.retraining import FinanceRetrainRecipe
     from verticals.domains.finance.runtime import Runtime
 
 
@@ -125,6 +126,11 @@ class FinanceDomain(Domain):
         from verticals.domains.finance.labeling import simulation_learner
 
         return simulation_learner(task, data, eval_data)
+
+    def retraining(self) -> FinanceRetrainRecipe:
+        from verticals.domains.finance.retraining import FinanceRetrainRecipe
+
+        return FinanceRetrainRecipe.from_settings()
 
     def compression_target(
         self, model_name: str, data_file: Path | None, split: str
