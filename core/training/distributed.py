@@ -122,9 +122,10 @@ class Rendezvous:
     def torchrun_args(self) -> list[str]:
         if self.standalone:
             return ["--standalone"]
+        # No --node-rank: torchrun uses it only with the static backend (it warns that c10d
+        # ignores it); here the node rank decides which node hosts the store.
         return [
             f"--nnodes={self.nnodes}",
-            f"--node-rank={self.node_rank}",
             "--rdzv-backend=c10d",
             f"--rdzv-endpoint={self.endpoint}",
             f"--rdzv-id={self.run_id}",
@@ -143,7 +144,7 @@ def torchrun_command(
     """``python -m torch.distributed.run RDZV --nproc-per-node N -m MODULE ARGS``.
 
     ``RDZV`` is ``--standalone`` without a ``rendezvous`` (or with a one-node one), else
-    ``--nnodes N --node-rank R --rdzv-backend c10d --rdzv-endpoint HOST:PORT --rdzv-id ID``.
+    ``--nnodes N --rdzv-backend c10d --rdzv-endpoint HOST:PORT --rdzv-id ID --rdzv-conf ...``.
     """
     if nproc < 1:
         raise ValueError(f"nproc must be >= 1, got {nproc}")

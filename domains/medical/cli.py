@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from verticals.domains.medical import model_api
+
+if TYPE_CHECKING:
+    from verticals.core.training.distributed import Rendezvous
 
 
 def _known_task(task: str) -> str:
@@ -31,13 +34,41 @@ def _prepare_database() -> None:
     prepare_database(discover())
 
 
+def _rendezvous(
+    nnodes: int, node_rank: int, endpoint: str | None, run_id: str
+) -> Rendezvous | None:
+    """The multi-node rendezvous of the flags (validated), or None for a one-node job."""
+    if nnodes == 1 and node_rank == 0 and endpoint is None:
+        return None
+    from verticals.core.training.distributed import Rendezvous  # imports torch: only here
+
+    return Rendezvous(nnodes=nnodes, node_rank=node_rank, endpoint=endpoint, run_id=run_id)
+
+
 def train_command(
     task: Annotated[str, typer.Option("--task", help="pneumonia | breast")],
     data: Annotated[
         Path | None,
         typer.Option("--data", help="MedMNIST .npz (default: the shared MedMNIST file)"),
     ] = None,
-    nproc: Annotated[int, typer.Option("--nproc", min=1, help="processes (DDP via torchrun)")] = 1,
+    nproc: Annotated[
+        int, typer.Option("--nproc", min=1, help="processes on this node (DDP via torchrun)")
+    ] = 1,
+    nnodes: Annotated[
+        int, typer.Option("--nnodes", help="nodes (machines) in the job; >1 needs --rdzv-endpoint")
+    ] = 1,
+    node_rank: Annotated[int, typer.Option("--node-rank", help="this node, 0..nnodes-1")] = 0,
+    rdzv_endpoint: Annotated[
+        str | None,
+        typer.Option(
+            "--rdzv-endpoint",
+            metavar="HOST:PORT",
+            help="node 0's address; it hosts the c10d rendezvous there",
+        ),
+    ] = None,
+    rdzv_id: Annotated[
+        str, typer.Option("--rdzv-id", help="job id, the same on every node")
+    ] = "verticals-medical",
     seed: Annotated[int, typer.Option("--seed")] = 0,
     epochs: Annotated[
         int | None, typer.Option("--epochs", min=1, help="override the task recipe's epochs")
@@ -57,10 +88,11 @@ def train_command(
     """Train a medical task's model; register it and promote it when it beats production."""
     name = _known_task(task)
     options: dict = {"epochs": epochs} if epochs else {}
+    rendezvous = _rendezvous(nnodes, node_rank, rdzv_endpoint, rdzv_id)
     if ship is not None:
         from verticals.core.errors import InvalidInput
 
-        if cv is None or nproc > 1:
+        if cv is None or nproc > 1 or rendezvous is not None:
             raise InvalidInput("--ship needs --cv K and one process")
         card = model_api.ship_task(name, seed, ship, cv=cv, data=data, **options)
         payload = {"task": name, "version": ship, "metrics": card}
@@ -69,7 +101,16 @@ def train_command(
     _prepare_database()
     if cv is not None:
         options["cv"] = cv
+    if rendezvous is not None:
+        options["rendezvous"] = rendezvous
     report = model_api.train_task(name, data, nproc, seed, **options)
+    if report is None:  # this node's workers did not include global rank 0
+        if as_json:
+            print(json.dumps({"role": "worker", "node_rank": node_rank, "nnodes": nnodes}))
+        else:
+            typer.echo(f"node {node_rank} of {nnodes}: worker; the node that ran global rank 0 "
+                       "reports and registers the model")
+        return
     payload = report.model_dump(mode="json") if hasattr(report, "model_dump") else dict(report)
     if as_json:
         print(json.dumps(payload))

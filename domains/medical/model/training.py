@@ -29,6 +29,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from verticals.core.errors import InvalidInput
 from verticals.core.training import (
     EpochMetrics,
+    Rendezvous,
     TrainConfig,
     Trainer,
     TrainResult,
@@ -359,7 +360,8 @@ def train_task(
     output_dir: Path | None = None,
     callbacks: Sequence[Callable[[EpochMetrics], None]] = (),
     cv: int | None = None,
-) -> TrainReport:
+    rendezvous: Rendezvous | None = None,
+) -> TrainReport | None:
     """Train ``task`` on ``data`` (MedMNIST ``.npz``; default: the shared MedMNIST file).
 
     Without ``cv``: selection (best epoch, or the mean of the last epochs when the recipe sets
@@ -370,13 +372,17 @@ def train_task(
     ``init_from="auto"`` follows the task's recipe (both tasks train from scratch by default);
     ``None`` trains from scratch; a task name or ``.safetensors`` path fine-tunes from those
     weights. With ``nproc > 1`` the run is relaunched through torchrun (DDP; rank 0
-    registers). With ``register`` the version is registered and promoted when it beats
-    production (needs a migrated database).
+    registers); with a multi-node ``rendezvous``, as this node's part of the job: the node that
+    runs global rank 0 returns the report, the others None. With ``register`` the version is
+    registered and promoted when it beats production (needs a migrated database).
     """
     spec = get_task(task)
+    multi_node = rendezvous is not None and not rendezvous.standalone
     if cv is not None:
-        if nproc > 1 or init_from not in ("auto", None):
-            raise InvalidInput("--cv trains from scratch in one process (no --nproc, init_from)")
+        if nproc > 1 or multi_node or init_from not in ("auto", None):
+            raise InvalidInput(
+                "--cv trains from scratch in one process (no --nproc, --nnodes, init_from)"
+            )
         from verticals.domains.medical.model.crossval import train_with_cv
 
         return train_with_cv(
@@ -385,7 +391,7 @@ def train_task(
             output_dir=output_dir, callbacks=callbacks,
         )
     ctx = context_from_env()
-    if nproc > 1 and not ctx.distributed:
+    if (nproc > 1 or multi_node) and not ctx.distributed:
         if callbacks:
             raise InvalidInput("callbacks cannot cross into torchrun workers; use nproc=1")
         kwargs = dict(
@@ -394,7 +400,8 @@ def train_task(
             register=register, progress=progress,
             output_dir=str(output_dir) if output_dir else None,
         )
-        return TrainReport.model_validate(launch_function(WORKER, kwargs, nproc))
+        result = launch_function(WORKER, kwargs, nproc, rendezvous=rendezvous)
+        return TrainReport.model_validate(result) if result is not None else None
     started = time.perf_counter()
     recipe = RECIPES[spec.name]
     data_file = Path(data) if data else default_data_file(spec)

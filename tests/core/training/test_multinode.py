@@ -32,7 +32,6 @@ def test_several_nodes_use_the_c10d_rendezvous():
     assert "--standalone" not in cmd
     for arg in (
         "--nnodes=3",
-        "--node-rank=2",
         "--rdzv-backend=c10d",
         "--rdzv-endpoint=train-0.train:29400",
         "--rdzv-id=job-1",
@@ -40,7 +39,8 @@ def test_several_nodes_use_the_c10d_rendezvous():
     ):
         assert arg in cmd
     (conf,) = (a for a in cmd if a.startswith("--rdzv-conf="))
-    assert "is_host=0" in conf  # only node 0 hosts the store
+    assert "is_host=0" in conf  # only node 0 hosts the store: that is what the node rank decides
+    assert not any(a.startswith("--node-rank") for a in cmd)  # c10d would ignore it, warning
     assert "is_host=1" in Rendezvous(2, 0, "127.0.0.1:29400").torchrun_args()[-1]
     assert cmd[-4:] == ["-m", ENTRY_MODULE, "--x", "1"]
     ipv6 = Rendezvous(2, 1, "[fd00::1]:29400")
