@@ -65,12 +65,14 @@ class TrainingSet:
 @dataclass
 class Challenger:
     """A trained, not yet registered model: the file to register, its card, and the in-memory
-    model ``evaluate`` and ``compression_target`` read."""
+    model ``evaluate`` and ``compression_target`` read. ``derived``: further files of the
+    version (a bundle's other parts), registered as its derived artifacts by kind."""
 
     model: Any
     artifact: Path
     card: ModelCard
     extra: dict[str, Any] = field(default_factory=dict)
+    derived: dict[str, Path] = field(default_factory=dict)
 
 
 class RetrainRecipe(ABC):
@@ -280,6 +282,7 @@ def retrain(
     """Train a challenger, judge it against the champion on the same held-back slice, compress
     it, and promote it or leave it in staging with the reason (see the module docstring)."""
     from verticals.core.db import session_scope
+    from verticals.core.registry import register_derived
     from verticals.core.registry.store import production_version, promote, register
 
     say = log_fn or (lambda msg: log.info("%s", msg))
@@ -360,7 +363,7 @@ def retrain(
         lineage=lineage,
     )
     with session_scope() as session:
-        register(
+        registered = register(
             session,
             domain=recipe.domain,
             name=model,
@@ -376,6 +379,8 @@ def retrain(
                 "retrain": {"decision": decision, "reason": reason},
             },
         )
+        for kind, path in challenger.derived.items():
+            register_derived(session, registered, kind, path)
         if compression is not None:
             _store_compression(session, compression, model, version)
         if promoted:

@@ -55,8 +55,10 @@ def stop_on_signals() -> Iterator[threading.Event]:
 def _run_job(plugins: Any, job: Any) -> dict[str, Any]:
     from verticals.core.labeling.retrain import recipe_for, retrain
 
+    recipe = recipe_for(plugins, job.domain)
+    plugins.get(job.domain).ensure_production_model()  # the shipped baseline is the champion
     report = retrain(
-        recipe_for(plugins, job.domain),
+        recipe,
         model=job.model,
         trigger=job.trigger if job.trigger in ("manual", "schedule", "alert") else "manual",
         job_id=job.id,
@@ -149,6 +151,8 @@ def retrain_command(
     prepare_database(plugins)
     if not worker or domain != "all":
         recipe_for(plugins, domain)  # fail fast on a domain that cannot retrain
+    if not worker:
+        plugins.get(domain).ensure_production_model()  # the shipped baseline is the champion
     last: dict[str, Any] = {}
     with stop_on_signals() as stop:
         while not stop.is_set():

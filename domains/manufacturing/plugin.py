@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from fastapi import APIRouter
     from verticals.core.auth import Principal
     from verticals.core.monitoring.spec import WatchSpec
+    from verticals.domains.manufacturing.retraining import FailureRetrainRecipe
 
 
 class ManufacturingDomain(Domain):
@@ -66,6 +67,12 @@ class ManufacturingDomain(Domain):
             return watch_spec()
         model = self.service.rul_model()[0]
         return watch_spec(model.used_sensors, model)
+
+    def retraining(self) -> FailureRetrainRecipe:
+        """The failure model, from AI4I data plus maintenance outcomes (core labels)."""
+        from verticals.domains.manufacturing.retraining import FailureRetrainRecipe
+
+        return FailureRetrainRecipe.from_settings()
 
     def evaluate(self, data_file: Path, **options: Any) -> dict[str, float]:
         """``task="rul"`` with ``truth`` (the RUL file), or ``task="failure"`` with ``cv``."""
