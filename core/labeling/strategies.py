@@ -106,7 +106,8 @@ class Choice:
 
 @runtime_checkable
 class Strategy(Protocol):
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def select(
         self,
