@@ -212,18 +212,16 @@ def performance_signals(report: DriftReport, settings: MonitorSettings) -> list[
 
 
 def record_signals(session: Session, domain: str, settings: MonitorSettings) -> list[Signal]:
-    """Latency and error-rate rules over the domain's newest prediction records."""
+    """Latency rule over the domain's newest prediction records."""
     rows = session.execute(
-        select(PredictionRecordRow.latency_ms, PredictionRecordRow.status_code)
+        select(PredictionRecordRow.latency_ms)
         .where(PredictionRecordRow.domain == domain)
         .order_by(PredictionRecordRow.id.desc())
         .limit(settings.recent_records)
     ).all()
     if len(rows) < 20:
         return []
-    latency = np.array([r[0] for r in rows], dtype=np.float64)
-    errors = float(np.mean([r[1] >= 400 for r in rows]))
-    p95 = float(np.percentile(latency, 95))
+    p95 = float(np.percentile(np.array([r[0] for r in rows], dtype=np.float64), 95))
     return [
         Signal(
             rule="latency",
@@ -233,54 +231,58 @@ def record_signals(session: Session, domain: str, settings: MonitorSettings) -> 
             value=p95,
             summary=f"{domain}: p95 latency {p95:.1f} ms (limit {settings.latency_p95_ms:g})",
             detail={"p95_ms": p95, "records": len(rows)},
-        ),
-        Signal(
-            rule="error_rate",
-            domain=domain,
-            model="*",
-            ratio=errors / settings.error_rate,
-            value=errors,
-            summary=f"{domain}: {errors:.1%} of recorded requests failed",
-            detail={"error_rate": errors, "records": len(rows)},
-        ),
+        )
     ]
 
 
-def shedding_signals(
+def traffic_signals(
     session: Session, domains: Collection[str], settings: MonitorSettings, now: datetime
 ) -> list[Signal]:
-    """Load shedding: the share of a domain's requests refused with 503 + Retry-After over
-    the last ``shed_window_s``, from every replica's ``monitor_traffic`` rows."""
+    """Error rate and load shedding: the share of a domain's requests that failed (5xx) and
+    that were shed (503 + Retry-After) over the last ``traffic_window_s``, from every
+    replica's ``monitor_traffic`` rows. Neither kind of answer leaves a prediction record."""
+    window = settings.traffic_window_s
     signals: list[Signal] = []
-    for domain, (requests, shed) in sorted(
-        traffic.shed_totals(session, settings.shed_window_s, now).items()
-    ):
-        if domain not in domains or requests < settings.shed_min_requests:
+    for domain, found in sorted(traffic.totals(session, window, now).items()):
+        if domain not in domains or found.requests < settings.traffic_min_requests:
             continue
-        share = shed / requests
-        signals.append(
+        errors, shed = found.errors / found.requests, found.shed / found.requests
+        detail = {**found._asdict(), "window_s": window}
+        signals += [
+            Signal(
+                rule="error_rate",
+                domain=domain,
+                model="*",
+                ratio=errors / settings.error_rate,
+                value=errors,
+                summary=(
+                    f"{domain}: {errors:.1%} of {found.requests} requests failed (5xx) in "
+                    f"the last {window:g} s (limit {settings.error_rate:.1%})"
+                ),
+                detail=detail,
+            ),
             Signal(
                 rule="load_shedding",
                 domain=domain,
                 model="*",
-                ratio=share / settings.shed_rate,
-                value=share,
+                ratio=shed / settings.shed_rate,
+                value=shed,
                 summary=(
-                    f"{domain}: {share:.1%} of {requests} requests shed (503) in the last "
-                    f"{settings.shed_window_s:g} s (limit {settings.shed_rate:.1%})"
+                    f"{domain}: {shed:.1%} of {found.requests} requests shed (503) in the "
+                    f"last {window:g} s (limit {settings.shed_rate:.1%})"
                 ),
-                detail={"shed": shed, "requests": requests, "window_s": settings.shed_window_s},
-            )
-        )
+                detail=detail,
+            ),
+        ]
     return signals
 
 
 def evaluate_once(
     plugins: PluginRegistry, settings: MonitorSettings, *, now: datetime | None = None
 ) -> tuple[list[DriftReport], list[Change]]:
-    """One pass: every watched model's drift (points stored, gauges set), the record-based
-    rules of every watched domain, load shedding of every domain, and the alert transitions
-    they cause."""
+    """One pass: every watched model's drift (points stored, gauges set), the latency rule of
+    every watched domain, error rate and load shedding of every domain, and the alert
+    transitions they cause."""
     from verticals.core.monitoring.gauges import set_alert_gauges, set_drift_gauges
 
     now = now or utcnow()
@@ -318,8 +320,8 @@ def evaluate_once(
     with session_scope() as session:
         for domain in domains:
             signals += record_signals(session, domain, settings)
-        signals += shedding_signals(session, plugins.domains, settings, now)
-        traffic.prune(session, keep_s=max(10 * settings.shed_window_s, 3600.0), now=now)
+        signals += traffic_signals(session, plugins.domains, settings, now)
+        traffic.prune(session, keep_s=max(10 * settings.traffic_window_s, 3600.0), now=now)
         changes = apply_signals(
             session,
             signals,

@@ -18,17 +18,21 @@ class MonitorSettings(BaseSettings):
         0.8, gt=0, le=1, description="hysteresis: clear only below this share of the threshold"
     )
     latency_p95_ms: float = Field(500.0, gt=0, description="latency rule: p95 of recorded ms")
-    error_rate: float = Field(0.05, gt=0, le=1, description="error-rate rule: share of 4xx/5xx")
+    error_rate: float = Field(
+        0.05, gt=0, le=1, description="error-rate rule: share of 5xx answers (shed ones aside)"
+    )
     performance_drop: float = Field(
         0.1, gt=0, lt=1, description="performance rule: relative drop below the baseline"
     )
     min_labelled_positives: int = Field(20, ge=1, description="...judged from this many on")
-    recent_records: int = Field(1000, ge=10, description="records the latency/error rules read")
+    recent_records: int = Field(1000, ge=10, description="records the latency rule reads")
     shed_rate: float = Field(
         0.05, gt=0, le=1, description="load-shedding rule: share of requests shed (503)"
     )
-    shed_window_s: float = Field(300.0, gt=0, description="...over this many seconds")
-    shed_min_requests: int = Field(20, ge=1, description="...judged from this many requests on")
+    traffic_window_s: float = Field(
+        300.0, gt=0, description="error-rate and load-shedding rules: over this many seconds"
+    )
+    traffic_min_requests: int = Field(20, ge=1, description="...judged from this many requests")
     webhook_url: str | None = Field(None, description="POST each alert transition here")
     webhook_secret: SecretStr | None = Field(None, description="HMAC-SHA256 key of the body")
     webhook_attempts: int = Field(4, ge=1, le=10)

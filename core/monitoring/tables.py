@@ -94,8 +94,8 @@ class DriftPointRow(Base):
 
 
 class TrafficRow(Base):
-    """One replica's requests and shed requests of one domain over one evaluator interval
-    (migration ``core_0005b``; see ``traffic.py``)."""
+    """One replica's requests, shed (503 + Retry-After) and failed (other 5xx) requests of one
+    domain over one evaluator interval (migration ``core_0005b``; see ``traffic.py``)."""
 
     __tablename__ = "monitor_traffic"
     __table_args__ = (Index("ix_monitor_traffic_created", "created_at"),)
@@ -105,4 +105,5 @@ class TrafficRow(Base):
     domain: Mapped[str] = mapped_column(String(64))
     requests: Mapped[int] = mapped_column(Integer)
     shed: Mapped[int] = mapped_column(Integer)
+    errors: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)

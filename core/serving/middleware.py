@@ -144,6 +144,6 @@ class RequestContextMiddleware:
         _request_counter(template or "unmatched", scope.get("method", ""), status, domain).inc()
         _latency_histogram(template or "unmatched", domain).observe(time.perf_counter() - started)
         if domain and template is not None:  # a routed path: domain names stay a bounded set
-            traffic.count(domain, shed)
+            traffic.count(domain, shed=shed, error=status >= 500)
             if shed:
                 SHED_REQUESTS.labels(domain).inc()

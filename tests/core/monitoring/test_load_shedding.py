@@ -1,5 +1,6 @@
-"""The load-shedding rule: shed requests (503 + Retry-After) counted by the HTTP middleware,
-stored by every replica, judged by the lease holder over the window, with the alerts' `for`."""
+"""The load-shedding and error-rate rules: shed (503 + Retry-After) and failed (other 5xx)
+requests counted by the HTTP middleware, stored by every replica, judged by the lease holder
+over the window, with the alerts' `for`."""
 
 from __future__ import annotations
 
@@ -47,28 +48,32 @@ def _app() -> FastAPI:
     return app
 
 
-def test_middleware_counts_shed_requests_of_routed_paths_only() -> None:
+def test_middleware_counts_shed_and_failed_requests_of_routed_paths_only() -> None:
     client = TestClient(_app(), raise_server_exceptions=False)
     for path, code in [("ok", 200)] * 3 + [("busy", 503)] * 2 + [("gone", 503)]:
         assert client.get(f"/v1/synth/{path}").status_code == code
     assert client.get("/v1/made-up/path").status_code == 404  # no route: not a domain
     # a 503 without Retry-After (model not loaded) is an error, not shedding
-    assert traffic.take() == {"synth": (6, 2)}
+    assert traffic.take() == {"synth": (6, 2, 1)}
     assert traffic.take() == {}
 
 
-def _shedding_alerts() -> list:
+def _alerts(rule: str = "load_shedding") -> list:
     with session_scope() as session:
-        return [a for a in list_alerts(session, state="open") if a.rule == "load_shedding"]
+        return [a for a in list_alerts(session, state="open") if a.rule == rule]
 
 
-def _send(requests: int, shed: int) -> None:
+def _shedding_alerts() -> list:
+    return _alerts("load_shedding")
+
+
+def _send(requests: int, shed: int, errors: int = 0) -> None:
     for i in range(requests):
-        traffic.count("synth", shed=i < shed)
+        traffic.count("synth", shed=i < shed, error=shed <= i < shed + errors)
 
 
 def test_fires_on_shed_requests_from_any_replica_not_on_a_clean_window(synth) -> None:
-    settings = MonitorSettings(for_s=60, resolve_for_s=0, shed_window_s=300)
+    settings = MonitorSettings(for_s=60, resolve_for_s=0, traffic_window_s=300)
     holder, other = Evaluator(synth, settings), Evaluator(synth, settings)
 
     _send(400, 0)  # clean: nothing shed
@@ -98,9 +103,24 @@ def test_fires_on_shed_requests_from_any_replica_not_on_a_clean_window(synth) ->
 
 
 def test_too_few_requests_are_not_judged(synth) -> None:
-    settings = MonitorSettings(for_s=0, shed_min_requests=20)
-    _send(10, 10)  # every one shed, but only 10
+    settings = MonitorSettings(for_s=0, traffic_min_requests=20)
+    _send(10, 5, 5)  # every one shed or failed, but only 10
     with session_scope() as session:
         traffic.flush(session, "r", synth.domains)
     evaluate_once(synth, settings)
-    assert _shedding_alerts() == []
+    assert _alerts("load_shedding") == [] and _alerts("error_rate") == []
+
+
+def test_error_rate_fires_on_failed_requests_not_on_shed_ones(synth) -> None:
+    settings = MonitorSettings(for_s=0)
+    _send(500, 100, 10)  # 20 % shed, 2 % failed: shedding only
+    with session_scope() as session:
+        traffic.flush(session, "r", synth.domains)
+    evaluate_once(synth, settings)
+    assert len(_alerts("load_shedding")) == 1 and _alerts("error_rate") == []
+    _send(500, 0, 60)  # 70 failed of 1,000
+    with session_scope() as session:
+        traffic.flush(session, "r", synth.domains)
+    evaluate_once(synth, settings)
+    (alert,) = _alerts("error_rate")
+    assert alert.value == pytest.approx(0.07) and alert.detail["errors"] == 70

@@ -1,4 +1,4 @@
-"""core: monitoring traffic (requests and shed requests per replica, domain and interval)
+"""core: monitoring traffic (requests, shed and failed ones, per replica, domain and interval)
 
 A second head off core_0005 (core_0006 is labeling's, written alongside); ``upgrade heads``
 applies both, in either order: neither touches the other's tables.
@@ -27,6 +27,7 @@ def upgrade() -> None:
         sa.Column("domain", sa.String(64), nullable=False),
         sa.Column("requests", sa.Integer, nullable=False),
         sa.Column("shed", sa.Integer, nullable=False),
+        sa.Column("errors", sa.Integer, nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_monitor_traffic"),
     )
