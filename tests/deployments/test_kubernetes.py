@@ -171,7 +171,10 @@ def test_dashboard_retraining_and_sharded_scoring(overlay: str) -> None:
     cron = objects(overlay, "CronJob")["verticals-retrain-finance"]
     assert cron["spec"]["concurrencyPolicy"] == "Forbid"
     train = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
-    assert train["args"][:3] == ["verticals", "train", "finance"]
+    assert train["args"][:3] == ["verticals", "retrain", "finance"]
+    worker = objects(overlay, "CronJob")["verticals-retrain-worker"]["spec"]["jobTemplate"]
+    (drain,) = worker["spec"]["template"]["spec"]["containers"]
+    assert drain["args"][:4] == ["verticals", "retrain", "all", "--worker"]
 
     jobs = objects(overlay, "Job")
     score = jobs["verticals-score-finance"]["spec"]
