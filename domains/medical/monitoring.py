@@ -6,7 +6,8 @@ study's :func:`image_summaries` row when it predicts), so prediction does no ext
 Reference: the shipped MedMNIST data of the task (train + val, which the production recipe was
 cross-validated and trained on; at most :data:`REFERENCE_IMAGES` of them, a fixed sample), run
 through the production classifier and the very same :func:`image_summaries`. Built once per
-model version: core registers the profile (sha256) and reads it back from then on.
+model version: core registers the profile (sha256) and reads it back from then on. The plugin
+hands over its loaded classifiers (see :func:`reference_columns` for why).
 
 Labels: clinicians' reviews (the latest per study) joined to the window's studies; a review
 naming the task's positive label is a positive.
@@ -14,6 +15,7 @@ naming the task's positive label is a positive.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta
 from functools import lru_cache
 from typing import Any
@@ -22,6 +24,7 @@ import numpy as np
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 from verticals.core.db.base import utcnow
+from verticals.core.errors import ModelUnavailable
 from verticals.core.monitoring.spec import (
     Columns,
     Labelled,
@@ -87,19 +90,23 @@ def image_summaries(images: np.ndarray, penultimate: np.ndarray | None) -> list[
     return out
 
 
-def reference_columns(task: str) -> Columns:
-    """The production classifier of ``task`` over the shipped data, summarised as served."""
+def reference_columns(task: str, classifier: model_api.ClassifierLike | None) -> Columns:
+    """``classifier`` (the production one of ``task``) over the shipped data, summarised as
+    served. It comes loaded: core builds the reference inside a transaction, where loading a
+    model (a registry read) would wait on that transaction's own lock under SQLite."""
     from verticals.domains.medical.model.data import default_data_file, load_npz_split
     from verticals.domains.medical.model.preprocess import preprocess_batch
 
-    classifier = model_api.load_classifier(task)
+    inspect = getattr(classifier, "inspect", None)
+    if classifier is None or inspect is None:
+        raise ModelUnavailable(f"medical/{task} is not loaded: no reference can be built")
     path = default_data_file(model_api.tasks()[task])
     images = np.concatenate([load_npz_split(path, split).images for split in ("train", "val")])
     if len(images) > REFERENCE_IMAGES:
         pick = np.random.default_rng(REFERENCE_SEED).choice(len(images), REFERENCE_IMAGES, False)
         images = images[np.sort(pick)]
     x = preprocess_batch(images, int(getattr(classifier, "input_size", images.shape[-1])))
-    scores, penultimate = classifier.inspect(x)  # type: ignore[attr-defined]
+    scores, penultimate = inspect(x)
     probability = np.clip(np.asarray(classifier.predict(x), dtype=np.float64), 0.0, 1.0)
     ood = np.full(len(x), np.nan) if scores is None else np.round(scores, 4)  # as stored
     return {
@@ -169,16 +176,23 @@ def labelled_window(session: Session, config: WindowConfig, task: str) -> Labell
     )
 
 
-def watched_task(task: str) -> WatchedModel:
+def watched_task(task: str, classifier: model_api.ClassifierLike | None = None) -> WatchedModel:
+    """``task``'s model; its OOD score is left out when the loaded version has no OOD profile
+    (it stores none)."""
+    unprofiled = classifier is not None and getattr(classifier, "ood", True) is None
     return WatchedModel(
         model=task,
-        features=FEATURES,
+        features=tuple(f for f in FEATURES if not (unprofiled and f.name == "ood_score")),
         current=lambda session, config: current_window(session, config, task),
-        reference=lambda: reference_columns(task),
+        reference=lambda: reference_columns(task, classifier),
         window=WINDOW,
         labels=lambda session, config: labelled_window(session, config, task),
     )
 
 
-def watch_spec() -> WatchSpec:
-    return WatchSpec(models=tuple(watched_task(task) for task in model_api.tasks()))
+def watch_spec(classifiers: Mapping[str, model_api.ClassifierLike]) -> WatchSpec:
+    """Every task; ``classifiers``: the loaded production classifier of each task that has
+    one (only needed the first time a version is watched, to build its reference)."""
+    return WatchSpec(
+        models=tuple(watched_task(task, classifiers.get(task)) for task in model_api.tasks())
+    )

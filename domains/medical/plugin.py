@@ -148,9 +148,16 @@ class MedicalDomain(Domain):
     def monitoring(self) -> WatchSpec:
         """Per task: intensity statistics, embedding, OOD score and probability of the stored
         studies against the shipped data (domains/medical/monitoring.py)."""
+        from verticals.core.errors import ModelUnavailable
         from verticals.domains.medical.monitoring import watch_spec
 
-        return watch_spec()
+        engine, loaded = self.engine(), {}
+        for task in model_api.tasks():  # loaded here, outside core's transaction (see there)
+            try:
+                loaded[task] = engine.classifier(task)
+            except ModelUnavailable:
+                continue  # its drift waits until it loads, if its reference is not built yet
+        return watch_spec(loaded)
 
     def demo_data(self) -> Path | None:
         return _HERE / "demo"

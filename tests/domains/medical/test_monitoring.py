@@ -10,6 +10,7 @@ machine); the streams resample those summaries rather than running the network 6
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import replace
 from datetime import timedelta
@@ -52,11 +53,8 @@ def summaries() -> SimpleNamespace:
     from verticals.domains.medical.model.data import default_data_file, load_npz_split
 
     classifier = shipped_classifier(TASK)
-    with (
-        mock.patch.object(model_api, "load_classifier", lambda task: classifier),
-        mock.patch.object(monitoring, "REFERENCE_IMAGES", 800),  # production: 2,000 (slow here)
-    ):
-        reference = reference_columns(TASK)
+    with mock.patch.object(monitoring, "REFERENCE_IMAGES", 800):  # production: 2,000
+        reference = reference_columns(TASK, classifier)
     images = load_npz_split(default_data_file(model_api.tasks()[TASK]), "val").images[:300]
     shifted = _shift(images)
     scores, penultimate = classifier.inspect(shifted)
@@ -238,3 +236,19 @@ def test_an_upload_stores_the_summary_the_window_reads(
     assert set(summary) == {*INTENSITY, EMBEDDING} and len(summary[EMBEDDING]) == EMBEDDING_DIMS
     assert 0.0 <= summary["intensity_p05"] <= summary["intensity_p50"] <= 1.0
     assert ood is not None and ood == pytest.approx(r.json()["ood_score"])
+
+
+def test_monitor_cli_reports_medical_with_a_reference_from_the_loaded_model(
+    db, monkeypatch
+) -> None:
+    """The real path: the plugin's spec, the reference built inside core's transaction from
+    the classifier the plugin loaded (300 images here, 2,000 in production), the JSON line."""
+    from typer.testing import CliRunner
+    from verticals.apps.cli.main import build_cli
+
+    monkeypatch.setattr(monitoring, "REFERENCE_IMAGES", 300)
+    result = CliRunner().invoke(build_cli(), ["monitor", "medical", "--model", TASK, "--json"])
+    assert result.exit_code == 0, result.output
+    line = json.loads(result.output.strip().splitlines()[-1])
+    assert (line["domain"], line["model"], line["status"]) == ("medical", TASK, "insufficient")
+    assert line["window"]["reference_count"] == 300 and line["window"]["count"] == 0
