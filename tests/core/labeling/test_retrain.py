@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 from verticals.core.db import session_scope
 from verticals.core.db.base import utcnow
 from verticals.core.labeling.jobs import claim_next, drain, list_jobs, queue_job
@@ -253,3 +254,46 @@ def test_ops_retrain_routes_queue_and_list(client, make_key):
     listed = client.get("/v1/ops/retrain", params={"status": "queued"}, headers=reader)
     assert [j["id"] for j in listed.json()] == [first.json()["id"]]
     assert listed.json()[0]["requested_by"] == "test"
+
+
+def test_worker_command_drains_and_records_failures(db):
+    import json
+
+    import typer
+    from typer.testing import CliRunner
+    from verticals.core.labeling.retrain_cli import retrain_command
+
+    with session_scope() as session:
+        queue_job(session, domain="medical", model="pneumonia", trigger="manual")
+    app = typer.Typer()
+    app.command()(retrain_command)
+    result = CliRunner().invoke(app, ["all", "--worker", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == {"jobs_run": 1}
+    with session_scope() as session:
+        (job,) = list_jobs(session)
+    assert job.status == "failed" and "declares no retraining recipe" in job.result["error"]
+
+
+def test_schedule_interval_and_sigterm():
+    import os
+    import signal
+
+    import typer
+    from verticals.core.labeling.retrain_cli import parse_interval, stop_on_signals
+
+    assert [parse_interval(x) for x in ("90s", "15m", "24h", "7d", "30")] == [
+        90,
+        900,
+        86400,
+        604800,
+        30,
+    ]
+    for bad in ("0h", "soon", "-1m"):
+        with pytest.raises(typer.BadParameter):
+            parse_interval(bad)
+    before = signal.getsignal(signal.SIGTERM)
+    with stop_on_signals() as stop:
+        os.kill(os.getpid(), signal.SIGTERM)
+        assert stop.wait(5)
+    assert signal.getsignal(signal.SIGTERM) is before
