@@ -17,6 +17,7 @@ import os
 import socket
 from collections.abc import Callable
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -101,10 +102,28 @@ def wants_retrain(rule: str) -> bool:
     return rule in RETRAIN_RULES or rule.startswith(RETRAIN_RULE_PREFIX)
 
 
+@lru_cache(maxsize=1)
+def retrainable() -> frozenset[tuple[str, str]]:
+    """(domain, model) pairs some installed domain can retrain (read once per process)."""
+    from verticals.core.plugins import discover
+
+    pairs = set()
+    for name, domain in discover().domains.items():
+        try:
+            recipe = domain.retraining()
+        except Exception:  # noqa: BLE001 - a broken recipe must not break alerting
+            log.exception("domain %r: retraining() failed", name)
+            continue
+        if recipe is not None:
+            pairs.update((name, model) for model in recipe.models)
+    return frozenset(pairs)
+
+
 def queue_retrain_for_alert(session: Session, alert: Any) -> RetrainJobRow | None:
     """Called where an alert starts firing (same transaction): a drift or performance alert
-    queues a retrain of its model (de-duplicated); other rules queue nothing."""
-    if not wants_retrain(alert.rule):
+    of a model its domain can retrain queues a retrain (de-duplicated); anything else queues
+    nothing."""
+    if not wants_retrain(alert.rule) or (alert.domain, alert.model) not in retrainable():
         return None
     row, created = queue_job(
         session,

@@ -212,9 +212,19 @@ def test_a_drift_alert_queues_one_retrain_not_two(db):
     from verticals.core.monitoring.alerts import Signal, apply_signals
 
     def evaluate(ratio: float, at) -> list:
+        fraud = {"domain": "finance", "model": "card-fraud-xgb", "ratio": ratio, "value": ratio}
         signals = [
-            Signal(rule="drift", domain="tiny", model="m", ratio=ratio, value=ratio, summary="d"),
-            Signal(rule="latency", domain="tiny", model="m", ratio=ratio, value=ratio, summary="l"),
+            Signal(rule="drift", summary="d", **fraud),
+            Signal(rule="latency", summary="l", **fraud),
+            # medical declares no retraining recipe: its drift queues nothing
+            Signal(
+                rule="drift",
+                domain="medical",
+                model="pneumonia",
+                ratio=ratio,
+                value=ratio,
+                summary="m",
+            ),
         ]
         with session_scope() as session:
             return apply_signals(
@@ -223,16 +233,16 @@ def test_a_drift_alert_queues_one_retrain_not_two(db):
 
     now = utcnow()
     fired = evaluate(2.0, now)
-    assert {c.alert.rule for c in fired} == {"drift", "latency"}
+    assert {c.alert.rule for c in fired} == {"drift", "latency"} and len(fired) == 3
     evaluate(0.1, now + timedelta(minutes=1))  # resolves
     refired = evaluate(2.0, now + timedelta(minutes=2))  # a second drift alert, job still queued
     assert {c.transition for c in refired} == {"firing"}
     with session_scope() as session:
         jobs = list_jobs(session)
     assert len(jobs) == 1
-    drift = next(c.alert for c in fired if c.alert.rule == "drift")
+    drift = next(c.alert for c in fired if c.alert.fingerprint.startswith("drift:finance"))
     assert (jobs[0].trigger, jobs[0].alert_id, jobs[0].status) == ("alert", drift.id, "queued")
-    assert jobs[0].model == "m" and "drift" in jobs[0].reason
+    assert jobs[0].domain == "finance" and "drift" in jobs[0].reason
 
 
 def test_ops_retrain_routes_queue_and_list(client, make_key):
