@@ -25,6 +25,20 @@ def decide(p: float, amount: float, cfg: DecisionConfig) -> Decision:
     return min(("approve", "review", "decline"), key=lambda action: costs[action])
 
 
+def label_value(p: float, amount: float, cfg: DecisionConfig) -> float:
+    """What an analyst's label is worth on this transaction: the expected cost of the better
+    automatic call (approve or decline) that the label would replace. Orders the review queue
+    (the cost-aware priority of the labeling queue)."""
+    costs = expected_costs(p, amount, cfg)
+    return min(costs["approve"], costs["decline"])
+
+
+def label_reason(p: float, amount: float, value: float) -> str:
+    return (
+        f"expected cost of a wrong automatic call {value:,.2f} (risk {p:.1%}, amount {amount:,.2f})"
+    )
+
+
 _WINDOW = re.compile(r"^(?P<stem>.+)_(?P<days>\d+)d$")
 
 

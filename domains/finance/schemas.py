@@ -132,6 +132,9 @@ class ReviewItem(BaseModel):
     fraud_probability: float
     decision: Decision
     reasons: list[Reason]
+    priority: float = Field(0.0, description="the labeling queue's priority (higher first)")
+    why: str | None = Field(None, description="why the item was queued")
+    second_review: bool = Field(False, description="a likely label issue: a second opinion")
 
 
 class ReviewQueueOut(BaseModel):

@@ -25,20 +25,21 @@ from verticals.core.audit import AuditContext, Outcome, audit_row, input_sha256,
 from verticals.core.db import session_scope
 from verticals.core.db.session import retrying
 from verticals.core.errors import Conflict, VerticalsError
-from verticals.domains.finance.decision import decide, top_reasons
+from verticals.core.labeling.tables import LabelItemRow
+from verticals.domains.finance.decision import decide, label_reason, label_value, top_reasons
 from verticals.domains.finance.model.features import epoch_seconds, observe
 from verticals.domains.finance.model.fraud_model import FraudModel
 from verticals.domains.finance.schemas import ScoreOut, TransactionIn
 from verticals.domains.finance.settings import MODEL_NAME, DecisionConfig, ServingConfig
 from verticals.domains.finance.state import CHUNK, LockedStates
-from verticals.domains.finance.tables import ReviewItemRow, TransactionRow
+from verticals.domains.finance.tables import TransactionRow
 
 RETRIES = 3
 TRANSACTIONS: Table = TransactionRow.__table__  # type: ignore[assignment]
-REVIEW_QUEUE: Table = ReviewItemRow.__table__  # type: ignore[assignment]
+LABEL_ITEMS: Table = LabelItemRow.__table__  # type: ignore[assignment]
 # Built once: a statement constructed per call costs SQLAlchemy a cache-key walk every time
 INSERT_TRANSACTIONS = insert(TRANSACTIONS)
-INSERT_REVIEWS = insert(REVIEW_QUEUE)
+INSERT_REVIEWS = insert(LABEL_ITEMS)
 SELECT_SCORED = select(
     TRANSACTIONS.c.transaction_id, TRANSACTIONS.c.input_sha256, TRANSACTIONS.c.response
 ).where(
@@ -144,7 +145,7 @@ class ScoringService:
             probabilities, contributions = self.model.predict_with_contributions(X)
             used_values = X[:, self._used]
             elapsed_ms = (time.perf_counter() - started) * 1000.0
-            batch = _BatchRows()
+            batch = _BatchRows(self.decision)
             for k, i in enumerate(fresh):
                 answers[i] = self._answer(
                     requests[i],
@@ -199,6 +200,7 @@ class _BatchRows:
     """The rows a batch writes, collected per answer and inserted with one executemany each
     (no ORM unit of work: it costs more than the model call)."""
 
+    decision: DecisionConfig
     transactions: list[dict] = field(default_factory=list)
     reviews: list[dict] = field(default_factory=list)
     audits: list[dict] = field(default_factory=list)
@@ -232,14 +234,30 @@ class _BatchRows:
             }
         )
         if out.decision != "approve":
+            value = label_value(probability, tx.amount, self.decision)
             self.reviews.append(
                 {
                     "tenant": req.ctx.tenant,
-                    "transaction_id": tx.transaction_id,
-                    "risk": probability,
+                    "domain": "finance",
+                    "model": MODEL_NAME,
+                    "subject": tx.transaction_id,
+                    "prediction_id": None,
+                    "model_version": out.model_version,
+                    "score": probability,
+                    "priority": value,
+                    "strategy": "cost",
+                    "reason": label_reason(probability, tx.amount, value),
                     "status": "pending",
+                    "assigned_to": None,
+                    "assigned_at": None,
+                    "label": None,
+                    "annotations": 0,
+                    "agreement": None,
+                    "issue_score": None,
+                    "second_review": False,
                     "created_at": now,
-                    "resolved_at": None,
+                    "updated_at": now,
+                    "labelled_at": None,
                 }
             )
         self.audits.append(

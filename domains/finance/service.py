@@ -7,20 +7,40 @@ id is unknown here (404).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 from verticals.core.audit import record_action
 from verticals.core.auth import Principal
 from verticals.core.db import session_scope
 from verticals.core.errors import NotFound
+from verticals.core.labeling import store
+from verticals.core.labeling.tables import LabelItemRow
 from verticals.domains.finance.model.features import apply_label
 from verticals.domains.finance.schemas import LabelIn, LabelOut, ReviewItem, TransactionOut
+from verticals.domains.finance.settings import MODEL_NAME
 from verticals.domains.finance.state import LockedStates
-from verticals.domains.finance.tables import LabelRow, ReviewItemRow, TransactionRow
+from verticals.domains.finance.tables import TransactionRow
 
 
 # -------------------------------------------------------------------- labels and queries
+def fraud_label(is_fraud: bool) -> str:
+    """The label an analyst's verdict is stored as in core's labeling queue."""
+    return "fraud" if is_fraud else "genuine"
+
+
+def review_status(item: LabelItemRow | None) -> str | None:
+    """``pending`` while the item waits in the queue, ``resolved`` once labelled."""
+    if item is None or item.strategy == "feedback":  # labelled without having been queued
+        return None
+    return "pending" if item.status in ("pending", "assigned") else "resolved"
+
+
+def _item(session: Session, tenant: str, transaction_id: str) -> LabelItemRow | None:
+    return store.item_for(
+        session, tenant=tenant, domain="finance", model=MODEL_NAME, subject=transaction_id
+    )
+
+
 def label_transaction(transaction_id: str, body: LabelIn, *, actor: Principal) -> LabelOut:
     """Store a label; it feeds the customer's and terminal's delayed windows (and training).
 
@@ -43,18 +63,28 @@ def label_transaction(transaction_id: str, body: LabelIn, *, actor: Principal) -
             apply_label(states.terminals[terminal], row.ts, delta)
             states.write()
         row.label = body.is_fraud
-        now = datetime.now(UTC)
-        session.add(
-            LabelRow(
-                tenant=tenant,
-                transaction_id=transaction_id,
-                is_fraud=body.is_fraud,
-                analyst=analyst,
-                note=body.note,
-                api_key_id=actor.key_id,
-                created_at=now,
-            )
+        item = store.enqueue(
+            session,
+            tenant=tenant,
+            domain="finance",
+            model=MODEL_NAME,
+            subject=transaction_id,
+            priority=0.0,
+            strategy="feedback",
+            reason="labelled without being queued",
+            score=row.fraud_probability,
+            model_version=row.model_version,
         )
+        annotation = store.annotate(
+            session,
+            item,
+            fraud_label(body.is_fraud),
+            labeller=analyst,
+            role=actor.role,
+            api_key_id=actor.key_id,
+            note=body.note,
+        )
+        now = annotation.created_at
         record_action(
             session,
             actor,
@@ -63,10 +93,6 @@ def label_transaction(transaction_id: str, body: LabelIn, *, actor: Principal) -
             target=transaction_id,
             detail={"is_fraud": body.is_fraud},
         )
-        item = session.get(ReviewItemRow, key)
-        if item is not None and item.status != "resolved":
-            item.status = "resolved"
-            item.resolved_at = now
         return LabelOut(
             transaction_id=transaction_id,
             is_fraud=body.is_fraud,
@@ -98,22 +124,30 @@ def get_transaction(transaction_id: str, *, tenant: str) -> TransactionOut:
         row = session.get(TransactionRow, (tenant, transaction_id))
         if row is None:
             raise NotFound(f"transaction {transaction_id!r} is unknown", {"field": "id"})
-        item = session.get(ReviewItemRow, (tenant, transaction_id))
-        return _transaction_out(row, item.status if item else None)
+        return _transaction_out(row, review_status(_item(session, tenant, transaction_id)))
 
 
 def review_queue(limit: int, *, tenant: str) -> list[ReviewItem]:
     """``tenant``'s pending review items, highest risk first."""
     with session_scope() as session:
         query = (
-            select(TransactionRow)
+            select(TransactionRow, LabelItemRow)
             .join(
-                ReviewItemRow,
-                (ReviewItemRow.tenant == TransactionRow.tenant)
-                & (ReviewItemRow.transaction_id == TransactionRow.transaction_id),
+                LabelItemRow,
+                (LabelItemRow.tenant == TransactionRow.tenant)
+                & (LabelItemRow.subject == TransactionRow.transaction_id),
             )
-            .where(ReviewItemRow.tenant == tenant, ReviewItemRow.status == "pending")
-            .order_by(ReviewItemRow.risk.desc(), TransactionRow.transaction_id)
+            .where(
+                LabelItemRow.tenant == tenant,
+                LabelItemRow.domain == "finance",
+                LabelItemRow.model == MODEL_NAME,
+                LabelItemRow.status.in_(("pending", "assigned")),
+            )
+            .order_by(
+                LabelItemRow.second_review.desc(),
+                LabelItemRow.priority.desc(),
+                TransactionRow.transaction_id,
+            )
             .limit(limit)
         )
         return [
@@ -126,8 +160,11 @@ def review_queue(limit: int, *, tenant: str) -> list[ReviewItem]:
                 fraud_probability=row.fraud_probability,
                 decision=row.decision,  # type: ignore[arg-type]
                 reasons=(row.response or {}).get("reasons", []),
+                priority=item.priority,
+                why=item.reason,
+                second_review=item.second_review,
             )
-            for row in session.scalars(query)
+            for row, item in session.execute(query).all()
         ]
 
 

@@ -1,4 +1,5 @@
-"""Finance tables: online feature state, scored transactions, labels and the review queue.
+"""Finance tables: online feature state and scored transactions (labels and the review queue
+are core's labeling queue: ``label_items`` of the fraud model, by transaction id).
 
 Every row belongs to a tenant (a bank), and every key starts with it: the primary keys are
 (tenant, transaction_id), (tenant, customer_id), (tenant, terminal_id). Two banks may use the
@@ -16,11 +17,8 @@ from sqlalchemy import (
     Boolean,
     DateTime,
     Float,
-    ForeignKeyConstraint,
     Index,
-    Integer,
     String,
-    Text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 from verticals.core.db.base import Base, utcnow
@@ -79,47 +77,3 @@ class TransactionRow(Base):
     response: Mapped[dict[str, Any]] = mapped_column(JSON)
     label: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
-
-
-class LabelRow(Base):
-    """Every label given (the latest one is copied onto the transaction)."""
-
-    __tablename__ = "finance_labels"
-    __table_args__ = (
-        ForeignKeyConstraint(
-            ["tenant", "transaction_id"],
-            ["finance_transactions.tenant", "finance_transactions.transaction_id"],
-        ),
-        Index("ix_finance_labels_transaction_id", "tenant", "transaction_id"),
-    )
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    tenant: Mapped[str] = mapped_column(
-        String(64), default=DEFAULT_TENANT, server_default=DEFAULT_TENANT
-    )
-    transaction_id: Mapped[str] = mapped_column(String(64))
-    is_fraud: Mapped[bool] = mapped_column(Boolean)
-    analyst: Mapped[str | None] = mapped_column(String(100), nullable=True)
-    note: Mapped[str | None] = mapped_column(Text, nullable=True)
-    api_key_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
-
-
-class ReviewItemRow(Base):
-    """A transaction waiting for an analyst (decision ``review`` or ``decline``)."""
-
-    __tablename__ = "finance_review_queue"
-    __table_args__ = (
-        ForeignKeyConstraint(
-            ["tenant", "transaction_id"],
-            ["finance_transactions.tenant", "finance_transactions.transaction_id"],
-        ),
-        Index("ix_finance_review_queue_status_risk", "tenant", "status", "risk"),
-    )
-
-    tenant: Mapped[str] = _tenant()
-    transaction_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    risk: Mapped[float] = mapped_column(Float)
-    status: Mapped[str] = mapped_column(String(16), default="pending")
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
-    resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)

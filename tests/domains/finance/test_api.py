@@ -145,9 +145,11 @@ def test_label_review_queue_and_get(client, score_key, review_key, auth, make_tx
     rows = [make_tx(i, amount=900.0 + i, tx_datetime="2018-08-01T02:00:00") for i in range(5)]
     client.post(BATCH, json={"transactions": rows}, headers=auth(score_key))
     queue = client.get("/v1/finance/review-queue?limit=10", headers=auth(review_key)).json()
-    risks = [item["fraud_probability"] for item in queue["items"]]
+    # ordered by what a label is worth: the expected cost of a wrong automatic call
+    priorities = [item["priority"] for item in queue["items"]]
     assert "t0" in [item["transaction_id"] for item in queue["items"]]
-    assert risks == sorted(risks, reverse=True)
+    assert priorities == sorted(priorities, reverse=True) and priorities[0] > 0
+    assert all("expected cost of a wrong automatic call" in item["why"] for item in queue["items"])
     r = client.post(
         "/v1/finance/transactions/t0/label",
         json={"is_fraud": True, "analyst": "ann", "note": "confirmed"},

@@ -18,8 +18,9 @@ def test_page_shows_queue_model_whatif_and_labels_in_one_click(
         make_tx(i, amount=700.0 + i, tx_datetime="2018-08-01T02:00:00", customer_id=f"c{i}")
         for i in range(30)
     ]
-    client.post("/v1/finance/transactions:batch", json={"transactions": rows},
-                headers=auth(score_key))
+    client.post(
+        "/v1/finance/transactions:batch", json={"transactions": rows}, headers=auth(score_key)
+    )
     queue = client.get("/v1/finance/review-queue", headers=auth(review_key)).json()
     analyst = make_user("fraud-analyst", "ana")
     app = AppTest.from_function(_page, args=(analyst.principal,), default_timeout=120)
@@ -48,12 +49,16 @@ def _assert_labelled_by(transaction_id: str, analyst) -> None:  # noqa: ANN001
     from sqlalchemy import select
     from verticals.core.audit import recent_actions
     from verticals.core.db import session_scope
-    from verticals.domains.finance.tables import LabelRow
+    from verticals.core.labeling.tables import LabelAnnotationRow, LabelItemRow
 
     with session_scope() as session:
-        label = session.scalar(select(LabelRow).where(LabelRow.transaction_id == transaction_id))
+        label = session.scalar(
+            select(LabelAnnotationRow)
+            .join(LabelItemRow, LabelItemRow.id == LabelAnnotationRow.item_id)
+            .where(LabelItemRow.subject == transaction_id)
+        )
         actions = recent_actions(session, user_id=analyst.user_id)
-    assert label.analyst == "ana" and label.api_key_id is None
+    assert label.labeller == "ana" and label.api_key_id is None and label.label == "fraud"
     labelled = [a for a in actions if a.action == "label"]
     assert [(a.target, a.role, a.tenant, a.domain) for a in labelled] == [
         (transaction_id, "fraud-analyst", "default", "finance")
@@ -65,8 +70,9 @@ def test_viewer_sees_the_queue_but_cannot_label(client, score_key, auth, make_tx
         make_tx(i, amount=900.0 + i, tx_datetime="2018-08-01T03:00:00", customer_id=f"v{i}")
         for i in range(10)
     ]
-    client.post("/v1/finance/transactions:batch", json={"transactions": rows},
-                headers=auth(score_key))
+    client.post(
+        "/v1/finance/transactions:batch", json={"transactions": rows}, headers=auth(score_key)
+    )
     viewer = make_user("viewer", "vic")
     app = AppTest.from_function(_page, args=(viewer.principal,), default_timeout=120)
     app.run()
