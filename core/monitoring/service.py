@@ -24,6 +24,7 @@ from verticals.core.monitoring.alerts import AlertOut, Change, Signal, apply_sig
 from verticals.core.monitoring.drift import FeatureDrift, compare, drifted_features
 from verticals.core.monitoring.performance import performance_of
 from verticals.core.monitoring.profile import (
+    REFERENCE_KIND,
     ReferenceProfile,
     build_profile,
     load_reference,
@@ -33,6 +34,7 @@ from verticals.core.monitoring.settings import MonitorSettings
 from verticals.core.monitoring.spec import WatchedModel, Window
 from verticals.core.monitoring.tables import DriftPointRow
 from verticals.core.plugins import PluginRegistry
+from verticals.core.registry.derived import derived_artifact
 from verticals.core.registry.store import ModelVersion, production_version
 
 log = logging.getLogger("verticals.monitoring")
@@ -104,6 +106,28 @@ def ensure_reference(
     return version, profile
 
 
+def prepare_reference(domain: str, watched: WatchedModel) -> None:
+    """Build and register the production version's reference profile if it has none, with no
+    transaction open while the domain's reference data is computed (medical runs ~2,000
+    images through its classifier: 18 s on the shared machine). On SQLite every transaction
+    holds the write lock from its start (BEGIN IMMEDIATE), so building inside one stalled every
+    scoring request for that long (seen in `verticals bench finance` with monitoring on)."""
+    with session_scope() as session:
+        version = production_version(session, domain, watched.model)
+        if version is None or derived_artifact(session, version, REFERENCE_KIND) is not None:
+            return
+        name = version.version
+    profile = build_profile(
+        watched.reference(), watched.features, domain=domain, model=watched.model, version=name
+    )
+    with session_scope() as session:
+        version = production_version(session, domain, watched.model)
+        if version is None or version.version != name:
+            return  # promoted meanwhile: the next pass builds the new version's
+        if derived_artifact(session, version, REFERENCE_KIND) is None:  # else a replica won
+            store_reference(session, version, profile)
+
+
 def _reference_count(profile: ReferenceProfile) -> int:
     return min((s.count for s in profile.features.values()), default=0)
 
@@ -155,6 +179,7 @@ def report_for(
     plugins: PluginRegistry, domain: str, model: str | None = None, *, with_alerts: bool = True
 ) -> DriftReport:
     watched = find_watched(plugins, domain, model)
+    prepare_reference(domain, watched)
     with session_scope() as session:
         report = drift_report(session, domain, watched)
         if with_alerts:
@@ -291,6 +316,7 @@ def evaluate_once(
     domains: list[str] = []
     for domain, watched in watched_models(plugins):
         try:
+            prepare_reference(domain, watched)
             with session_scope() as session:
                 report = drift_report(session, domain, watched)
                 for row in report.features:
