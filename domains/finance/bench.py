@@ -221,11 +221,13 @@ def run_replicas(
         "clients": clients,
         "seconds_per_count": seconds,
         "cpu_count": os.cpu_count(),
+        "load_average_1m": round(os.getloadavg()[0], 2),  # other work on the box, if any
         **replica_summary(loads),
     }
     log(
         f"scaling {summary['scaling_of']} replicas: {summary['scaling_factor']}x "
-        f"on {summary['cpu_count']} CPU cores (load generator and PostgreSQL included)"
+        f"on {summary['cpu_count']} CPU cores (load generator and PostgreSQL included; "
+        f"load average {summary['load_average_1m']})"
     )
     return summary
 
