@@ -4,8 +4,8 @@ Plain functions over a caller's session (the caller owns the transaction), so a 
 queue or label inside the same transaction as its own rows: a review is never stored without
 its label, nor a label without its review.
 
-The accepted label of an item is the majority of its annotations (ties go to the newest), and
-``agreement`` is the share of annotations that agree with it. An item flagged as a likely label
+The accepted label of an item is the majority of its labellers' latest annotations (ties go to
+the newest), and ``agreement`` is the share of them that agree with it. An item flagged as a likely label
 issue (see :mod:`.issues`) asks for a second reviewer: it goes back to the queue until a person
 other than the first one has annotated it.
 """
@@ -120,6 +120,15 @@ def _accepted(labels: Sequence[str]) -> tuple[str, float]:
     return label, top / len(labels)
 
 
+def _latest_per_person(history: Sequence[LabelAnnotationRow]) -> list[str]:
+    """Each person's latest label (oldest first): a person who changes their mind counts once;
+    annotations without a name (API callers) count each."""
+    latest: dict[object, tuple[int, str]] = {}
+    for n, a in enumerate(history):
+        latest[a.labeller if a.labeller is not None else ("anonymous", n)] = (n, a.label)
+    return [label for _, label in sorted(latest.values())]
+
+
 def annotate(
     session: Session,
     item: LabelItemRow,
@@ -147,7 +156,7 @@ def annotate(
     session.add(annotation)
     session.flush()
     history = annotations_of(session, item)
-    item.label, item.agreement = _accepted([a.label for a in history])
+    item.label, item.agreement = _accepted(_latest_per_person(history))
     item.annotations = len(history)
     item.labelled_at = item.updated_at = now
     labellers = {a.labeller for a in history}
