@@ -15,7 +15,7 @@ naming the task's positive label is a positive.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from functools import lru_cache
 from typing import Any
@@ -105,7 +105,7 @@ def reference_columns(task: str, classifier: model_api.ClassifierLike | None) ->
     if len(images) > REFERENCE_IMAGES:
         pick = np.random.default_rng(REFERENCE_SEED).choice(len(images), REFERENCE_IMAGES, False)
         images = images[np.sort(pick)]
-    x = preprocess_batch(images, int(getattr(classifier, "input_size", images.shape[-1])))
+    x = preprocess_batch(images, int(getattr(classifier, "input_size", None) or images.shape[-1]))
     scores, penultimate = inspect(x)
     probability = np.clip(np.asarray(classifier.predict(x), dtype=np.float64), 0.0, 1.0)
     ood = np.full(len(x), np.nan) if scores is None else np.round(scores, 4)  # as stored
@@ -116,7 +116,7 @@ def reference_columns(task: str, classifier: model_api.ClassifierLike | None) ->
     }
 
 
-def summary_columns(summaries: list[dict[str, Any] | None]) -> dict[str, np.ndarray]:
+def summary_columns(summaries: Sequence[Mapping[str, Any] | None]) -> dict[str, np.ndarray]:
     """Columns of stored summaries (a missing embedding is a row of NaN: left out by drift)."""
     rows = [s or {} for s in summaries]
     columns = {
