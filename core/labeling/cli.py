@@ -88,7 +88,8 @@ def simulate_command(
                 extra = f"  (roc_auc {row['roc_auc_mean']:.4f} ± {row['roc_auc_sd']:.4f})"
             console.print(
                 f"{name:<12} budget {int(row['budget']):>6}: {metric} "
-                f"{row[f'{metric}_mean']:.4f} ± {row[f'{metric}_sd']:.4f}{extra}"
+                f"{row[f'{metric}_mean']:.4f} ± {row[f'{metric}_sd']:.4f}{extra}, "
+                f"{row['positive_labels_mean']:.0f} positive labels"
             )
     if result.full_data:
         console.print(

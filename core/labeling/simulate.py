@@ -9,8 +9,9 @@ using the model trained on the labels it has, in batches of at most ``step`` wit
 between batches; the oracle reveals their labels; the model is retrained and scored on the
 evaluation data. The labelled sets of one strategy and seed are therefore nested across budgets.
 
-Result: per strategy and budget, every metric's mean and sample standard deviation over seeds,
-plus the metric of a model trained on the whole labelled pool (the ceiling).
+Result: per strategy and budget, every metric's mean and sample standard deviation over seeds and
+the mean number of positive labels held, plus the metric of a model trained on the whole
+labelled pool (the ceiling).
 """
 
 from __future__ import annotations
@@ -90,6 +91,7 @@ class Run:
     seed: int
     labelled: list[int]
     metrics: list[dict[str, float]] = field(default_factory=list)
+    positives: list[int] = field(default_factory=list)  # positive labels held at each budget
 
 
 @dataclass
@@ -103,7 +105,8 @@ class SimulationResult:
     seconds: float = 0.0
 
     def summary(self, strategy: str) -> list[dict[str, float]]:
-        """Per budget: ``budget`` and ``<metric>_mean`` / ``<metric>_sd`` for every metric."""
+        """Per budget: ``budget``, ``<metric>_mean`` / ``<metric>_sd`` for every metric and
+        ``positive_labels_mean``."""
         runs = [r for r in self.runs if r.strategy == strategy]
         rows = []
         for b, budget in enumerate(self.budgets):
@@ -112,6 +115,7 @@ class SimulationResult:
                 values = np.array([r.metrics[b][name] for r in runs], dtype=np.float64)
                 row[f"{name}_mean"] = float(values.mean())
                 row[f"{name}_sd"] = float(values.std(ddof=1)) if len(values) > 1 else 0.0
+            row["positive_labels_mean"] = float(np.mean([r.positives[b] for r in runs]))
             rows.append(row)
         return rows
 
@@ -191,8 +195,9 @@ def run_strategy(
             model = fit()
         scores = learner.score(model)
         run.metrics.append(scores)
+        positives = sum(1 for i in labelled if labels[i] > 0)
+        run.positives.append(positives)
         if log is not None:
-            positives = sum(1 for i in labelled if labels[i] > 0)
             log(
                 f"{strategy.name:<12} seed {seed} budget {budget:>5}: "
                 f"{learner.metric} {scores[learner.metric]:.4f} ({positives} positive labels)"

@@ -68,7 +68,7 @@ def test_bookkeeping_nested_sets_and_a_shared_seed_set():
     assert result.seed_sets[0] != result.seed_sets[1]
     rows = result.summary("uncertainty")
     assert [r["budget"] for r in rows] == [30, 60, 120]
-    assert {"accuracy_mean", "accuracy_sd"} <= set(rows[0])
+    assert {"accuracy_mean", "accuracy_sd", "positive_labels_mean"} <= set(rows[0])
     line = result.to_json()
     assert set(line["strategies"]) == {"uncertainty", "random", "diversity", "hybrid", "cost"}
     assert line["full_data_accuracy"] == pytest.approx(1.0, abs=1e-3)
