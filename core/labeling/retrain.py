@@ -112,6 +112,11 @@ class RetrainRecipe(ABC):
     def evaluate(self, model: Any, training: TrainingSet) -> float:
         """``metric`` of ``model`` (the champion's or the challenger's) on the held-back slice."""
 
+    def champion_notes(self, champion: ModelVersion, training: TrainingSet) -> list[str]:
+        """What an operator should know about the comparison, e.g. that the champion was
+        trained on data inside the held-back slice (its figure is then in-sample)."""
+        return []
+
     def compression_target(
         self, challenger: Challenger, training: TrainingSet, model: str, version: str
     ) -> CompressionTarget | TreeCompressionTarget | None:
@@ -159,6 +164,7 @@ class RetrainReport(BaseModel):
     challenger_metric: float | None
     compressed: CompressedCheck | None = None
     lineage: Lineage
+    notes: list[str] = Field(default_factory=list)
     seconds: float = 0.0
 
 
@@ -305,9 +311,10 @@ def retrain(
     version = new_version()
     challenger = recipe.train_challenger(training, model, version)
     challenger_metric = recipe.evaluate(challenger.model, training)
-    champion_metric = None
+    champion_metric, notes = None, []
     if champion is not None:
         champion_metric = recipe.evaluate(recipe.load(champion), training)
+        notes = recipe.champion_notes(champion, training)
     say(
         f"{recipe.metric} on the held-back slice: champion "
         f"{champion.version if champion else '-'} {_fmt(champion_metric)}, "
@@ -361,6 +368,7 @@ def retrain(
         challenger_metric=challenger_metric,
         compressed=compressed,
         lineage=lineage,
+        notes=notes,
     )
     with session_scope() as session:
         registered = register(
@@ -376,7 +384,7 @@ def retrain(
                 **challenger.extra,
                 "source": "retrain",
                 "lineage": lineage.model_dump(mode="json"),
-                "retrain": {"decision": decision, "reason": reason},
+                "retrain": {"decision": decision, "reason": reason, "notes": notes},
             },
         )
         for kind, path in challenger.derived.items():
@@ -397,6 +405,8 @@ def retrain(
             else:
                 promote(session, domain=recipe.domain, name=model, version=version)
     report.seconds = round(time.perf_counter() - started, 2)
+    for note in notes:
+        say(f"note: {note}")
     say(f"{recipe.domain}/{model}:{version} {report.decision}: {report.reason}")
     return report
 

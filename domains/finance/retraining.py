@@ -21,6 +21,7 @@ features are computed over the whole file in time order as serving computes them
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
     from verticals.domains.finance.model.fraud_model import FraudModel
 
 DAY = 86_400
+WINDOW = re.compile(r"(\d{4}-\d{2}-\d{2})\.\.(\d{4}-\d{2}-\d{2})")
 
 
 class RetrainSettings(BaseSettings):
@@ -261,6 +263,20 @@ class FinanceRetrainRecipe(RetrainRecipe):
         from verticals.domains.finance.model.production import load_model
 
         return load_model(version, nthread=self.nthread)
+
+    def champion_notes(self, champion: ModelVersion, training: TrainingSet) -> list[str]:
+        """Whether the champion was fitted on days of the held-back slice (the shipped model
+        is fitted on its whole file): then its figure there is in-sample, the challenger's
+        is not."""
+        window = (champion.extra.get("lineage") or {}).get("data_window") or ""
+        found = WINDOW.findall(window or champion.card.training_data)
+        start = training.holdout_window.split("..")[0]
+        if found and found[-1][1] >= start:
+            return [
+                f"the champion was trained on {found[-1][0]}..{found[-1][1]}, into the "
+                f"held-back slice {training.holdout_window}: its figure there is in-sample"
+            ]
+        return []
 
     def _holdout_features(self, model: FraudModel, data: _Data) -> np.ndarray:
         """Slice features under ``model``'s own feature config (recomputed over the original

@@ -181,6 +181,14 @@ class FailureRetrainRecipe(RetrainRecipe):
             payloads = load_bundle_payloads(session, version)
         return FailureModel.from_payloads(payloads)
 
+    def champion_notes(self, champion: ModelVersion, training: TrainingSet) -> list[str]:
+        if (champion.extra or {}).get("source") == "shipped":
+            return [
+                "the shipped champion was fitted on every AI4I run, the held-back ones "
+                f"({training.holdout_window}) included: its figure there is in-sample"
+            ]
+        return []
+
     def evaluate(self, model: Any, training: TrainingSet) -> float:
         from sklearn.metrics import average_precision_score
         from verticals.domains.manufacturing.model import ai4i

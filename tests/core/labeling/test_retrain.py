@@ -130,7 +130,7 @@ def test_worse_challenger_stays_staged_with_the_reason(db, tmp_path):
         assert production_version(session, "tiny", "m").version == "1"
         staged = get_version(session, "tiny", "m", report.challenger_version)
     assert staged.stage == "staging"
-    assert staged.extra["retrain"] == {"decision": "staged", "reason": report.reason}
+    assert staged.extra["retrain"] == {"decision": "staged", "reason": report.reason, "notes": []}
 
 
 def test_tie_goes_to_the_newer_and_no_champion_promotes(db, tmp_path):

@@ -136,3 +136,23 @@ def test_the_held_back_slice_is_never_trained_on(db, sample):
     assert data.days[data.train].max() < data.days[data.holdout].min() - 7
     assert training.n_holdout == int(data.holdout.sum()) > 0
     assert training.detail["frauds_holdout"] > 0
+
+
+def test_a_champion_fitted_into_the_slice_is_flagged():
+    from types import SimpleNamespace
+
+    from verticals.core.labeling.retrain import TrainingSet
+    from verticals.domains.finance.retraining import FinanceRetrainRecipe
+
+    training = TrainingSet(None, "2018-04-01..2018-07-24", "2018-08-01..2018-08-31", 1, 1, 0)
+    shipped = SimpleNamespace(
+        extra={"source": "shipped"},
+        card=SimpleNamespace(training_data="x.parquet; shipped fit on 2018-04-08..2018-08-31"),
+    )
+    (note,) = FinanceRetrainRecipe().champion_notes(shipped, training)
+    assert "2018-04-08..2018-08-31" in note and "in-sample" in note
+    retrained = SimpleNamespace(
+        extra={"lineage": {"data_window": "2018-04-01..2018-07-24"}},
+        card=SimpleNamespace(training_data="shipped fit on 2018-04-08..2018-08-31"),
+    )
+    assert FinanceRetrainRecipe().champion_notes(retrained, training) == []
