@@ -20,6 +20,7 @@ from verticals.core.errors import (
     UnsupportedMediaType,
     VerticalsError,
 )
+from verticals.core.labeling.router import LabelingRoutes, labels_router
 from verticals.core.serving.deps import CurrentPrincipal, audit_context, require_scope
 from verticals.domains.finance import service
 from verticals.domains.finance.model.data import read_table
@@ -35,6 +36,7 @@ from verticals.domains.finance.schemas import (
     TransactionOut,
 )
 from verticals.domains.finance.scoring import ScoreRequest
+from verticals.domains.finance.settings import MODEL_NAME
 
 DOMAIN = "finance"
 TABLE_TYPES = {
@@ -178,8 +180,10 @@ def build_router(runtime: Callable[[], Runtime]) -> APIRouter:
         else:
             raise UnsupportedMediaType(
                 f"unsupported content type {ctype!r}",
-                {"field": "content-type", "allowed": ["application/json", "multipart/form-data",
-                                                      *TABLE_TYPES]},
+                {
+                    "field": "content-type",
+                    "allowed": ["application/json", "multipart/form-data", *TABLE_TYPES],
+                },
             )
         ctx = audit_context(request, principal, DOMAIN)
         requests = [ScoreRequest.of(tx, ctx) for tx in transactions]
@@ -206,4 +210,14 @@ def build_router(runtime: Callable[[], Runtime]) -> APIRouter:
         items = service.review_queue(limit, tenant=principal.tenant)
         return ReviewQueueOut(n_items=len(items), items=items)
 
+    router.include_router(
+        labels_router(
+            LabelingRoutes(
+                domain=DOMAIN,
+                labels={MODEL_NAME: ("fraud", "genuine")},
+                read_scope="finance:review",
+                write_scope="finance:review",
+            )
+        )
+    )
     return router
