@@ -163,15 +163,16 @@ def retrain_command(
                 )
                 last = {"jobs_run": done}
                 console.print(f"worker: {done} job(s) run")
+            elif interval is None:
+                last = _once(plugins, domain, model, since, data)
+                console.print(f"{last['model']}: {last['decision']}: {last['reason']}")
             else:
-                last = (
-                    _scheduled_run(plugins, domain, model, since, data)
-                    if interval
-                    else (_once(plugins, domain, model, since, data))
-                )
-                console.print(
-                    f"{last['domain']}/{last['model']}: {last['decision']}: {last['reason']}"
-                )
+                try:
+                    last = _scheduled_run(plugins, domain, model, since, data)
+                    console.print(f"{last['model']}: {last['decision']}: {last['reason']}")
+                except Exception as exc:  # noqa: BLE001 - recorded on its job; the next run comes
+                    last = {"error": f"{type(exc).__name__}: {exc}"}
+                    console.print(f"[red]scheduled retrain failed: {last['error']}[/red]")
             if interval is None or stop.wait(interval):
                 break
     if as_json:

@@ -307,3 +307,28 @@ def test_schedule_interval_and_sigterm():
         os.kill(os.getpid(), signal.SIGTERM)
         assert stop.wait(5)
     assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_scheduled_mode_records_failures_and_stops_on_sigterm(db, monkeypatch):
+    import json
+    import os
+    import signal
+
+    import typer
+    from typer.testing import CliRunner
+    from verticals.core.labeling.retrain_cli import retrain_command
+
+    monkeypatch.delenv("VERTICALS_FINANCE_RETRAIN_DATA", raising=False)
+    app = typer.Typer()
+    app.command()(retrain_command)
+    timer = threading.Timer(3.0, os.kill, (os.getpid(), signal.SIGTERM))
+    timer.start()
+    try:
+        result = CliRunner().invoke(app, ["finance", "--every", "1s", "--json"])
+    finally:
+        timer.cancel()
+    assert result.exit_code == 0, result.output
+    assert "original transactions" in json.loads(result.stdout.strip().splitlines()[-1])["error"]
+    with session_scope() as session:
+        jobs = list_jobs(session)
+    assert jobs and {(j.trigger, j.status) for j in jobs} == {("schedule", "failed")}
