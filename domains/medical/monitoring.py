@@ -25,6 +25,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 from verticals.core.db.base import utcnow
 from verticals.core.errors import ModelUnavailable
+from verticals.core.labeling.tables import LabelItemRow
 from verticals.core.monitoring.spec import (
     Columns,
     Labelled,
@@ -35,7 +36,7 @@ from verticals.core.monitoring.spec import (
     WindowConfig,
 )
 from verticals.domains.medical import model_api
-from verticals.domains.medical.tables import ReviewRow, StudyRow
+from verticals.domains.medical.tables import StudyRow
 
 INTENSITY: tuple[str, ...] = (
     "intensity_mean",
@@ -155,16 +156,20 @@ def current_window(session: Session, config: WindowConfig, task: str) -> Window:
 
 def labelled_window(session: Session, config: WindowConfig, task: str) -> Labelled:
     """The window's studies (with or without a summary) and, for the reviewed ones, the
-    clinician's latest label as 0/1 (positive: the task's positive label)."""
+    accepted label of the study's labeling-queue item (the clinicians' majority, ties to the
+    newest review) as 0/1 (positive: the task's positive label)."""
     query = select(StudyRow.id, StudyRow.probability, StudyRow.positive_label)
     studies = list(session.execute(_newest(query, task, config)).all())[::-1]
     latest: dict[str, str] = {}
     ids = [s[0] for s in studies]
     for chunk in range(0, len(ids), 500):
         reviews = session.execute(
-            select(ReviewRow.study_id, ReviewRow.label)
-            .where(ReviewRow.study_id.in_(ids[chunk : chunk + 500]))
-            .order_by(ReviewRow.id)
+            select(LabelItemRow.subject, LabelItemRow.label).where(
+                LabelItemRow.domain == "medical",
+                LabelItemRow.model == task,
+                LabelItemRow.label.is_not(None),
+                LabelItemRow.subject.in_(ids[chunk : chunk + 500]),
+            )
         )
         latest.update({study_id: label for study_id, label in reviews})
     scores = np.array([s[1] for s in studies], dtype=np.float64)

@@ -28,6 +28,7 @@ from verticals.core.audit import (
 from verticals.core.auth import Principal
 from verticals.core.db import session_scope
 from verticals.core.errors import InvalidInput, NotFound
+from verticals.core.labeling import store
 from verticals.domains.medical import model_api
 from verticals.domains.medical.archive import deidentified_part10, uid_mapper, write_study_files
 from verticals.domains.medical.deid import refuse_burned_in
@@ -36,6 +37,7 @@ from verticals.domains.medical.imaging import (
     prepare_upload,
 )
 from verticals.domains.medical.monitoring import image_summaries
+from verticals.domains.medical.queue import queue_study, study_item
 from verticals.domains.medical.routing import resolve_task
 from verticals.domains.medical.runtime import InferenceEngine, model_input
 from verticals.domains.medical.schemas import (
@@ -49,7 +51,7 @@ from verticals.domains.medical.schemas import (
 )
 from verticals.domains.medical.scope import decide, fit_warnings
 from verticals.domains.medical.storage import StudyFiles, files_for, files_from_row
-from verticals.domains.medical.tables import ReviewRow, StudyRow
+from verticals.domains.medical.tables import StudyRow
 
 log = logging.getLogger(__name__)
 
@@ -178,6 +180,17 @@ class StudyService:
                         image_summary=image_summary,
                     )
                 )
+                queue_study(
+                    session,
+                    tenant=ctx.tenant,
+                    task=task_name,
+                    study_id=study_id,
+                    probability=probability,
+                    threshold=threshold,
+                    in_scope=decision.in_scope,
+                    ood_score=created.ood_score,
+                    model_version=prediction.model_version,
+                )
                 return Outcome(
                     output=created.model_dump(mode="json"),
                     model_version=prediction.model_version,
@@ -218,18 +231,26 @@ class StudyService:
             raise NotFound(f"no study {study_id!r}")
         return row
 
-    def _latest_review(self, session: Session, study_id: str) -> ReviewRow | None:
-        return session.scalar(
-            select(ReviewRow)
-            .where(ReviewRow.study_id == study_id)
-            .order_by(ReviewRow.id.desc())
-            .limit(1)
+    def _latest_review(self, session: Session, row: StudyRow) -> ReviewOut | None:
+        """The newest review of a study: the latest annotation of its labeling-queue item."""
+        item = study_item(session, tenant=row.tenant, task=row.task, study_id=row.id)
+        history = store.annotations_of(session, item) if item is not None else []
+        if not history:
+            return None
+        latest = history[-1]
+        return ReviewOut(
+            study_id=row.id,
+            label=latest.label,
+            agrees=bool(latest.detail.get("agrees", latest.label == row.predicted_label)),
+            comment=latest.note,
+            model_version=str(latest.detail.get("model_version", row.model_version)),
+            created_at=latest.created_at,
         )
 
     def get(self, study_id: str, *, tenant: str) -> StudyOut:
         with session_scope() as session:
             row = self._row(session, study_id, tenant)
-            review = self._latest_review(session, study_id)
+            review = self._latest_review(session, row)
             return _study_out(row, review)
 
     def list(
@@ -260,7 +281,7 @@ class StudyService:
 
         with session_scope() as session:
             row = self._row(session, study_id, tenant)
-            review = self._latest_review(session, study_id)
+            review = self._latest_review(session, row)
             return build_report(
                 study_id=row.id,
                 task=row.task,
@@ -327,28 +348,49 @@ class StudyService:
                     f"label {body.label!r} is not a label of task {row.task!r}",
                     {"field": "label", "allowed": labels},
                 )
-            review = ReviewRow(
-                study_id=row.id,
-                tenant=row.tenant,
+            agrees = label == row.predicted_label
+            item = study_item(session, tenant=row.tenant, task=row.task, study_id=row.id)
+            if item is None:  # a study stored before the labeling queue
+                queue_study(
+                    session,
+                    tenant=row.tenant,
+                    task=row.task,
+                    study_id=row.id,
+                    probability=row.probability,
+                    threshold=row.threshold,
+                    in_scope=row.in_scope,
+                    ood_score=row.ood_score,
+                    model_version=row.model_version,
+                )
+                item = study_item(session, tenant=row.tenant, task=row.task, study_id=row.id)
+            assert item is not None
+            annotation = store.annotate(
+                session,
+                item,
+                label,
+                labeller=actor.name,
+                role=actor.role,
                 api_key_id=actor.key_id,
-                label=label,
-                agrees=label == row.predicted_label,
-                comment=(body.comment or None),
-                model_version=row.model_version,
-                task=row.task,
+                note=body.comment or None,
+                detail={"agrees": agrees, "model_version": row.model_version},
             )
-            session.add(review)
             record_action(
                 session,
                 actor,
                 domain="medical",
                 action="review",
                 target=row.id,
-                detail={"task": row.task, "label": label, "agrees": review.agrees},
+                detail={"task": row.task, "label": label, "agrees": agrees},
             )
             row.status = "reviewed"
-            session.flush()
-            return ReviewOut.model_validate(review)
+            return ReviewOut(
+                study_id=row.id,
+                label=label,
+                agrees=agrees,
+                comment=annotation.note,
+                model_version=row.model_version,
+                created_at=annotation.created_at,
+            )
 
     def export_feedback(self, task: str, out_dir: Path, *, tenant: str | None = None) -> int:
         """Write reviewed studies of ``task`` as a retraining folder: the de-identified
@@ -366,7 +408,7 @@ class StudyService:
                 query = query.where(StudyRow.tenant == tenant)
             studies = session.scalars(query.order_by(StudyRow.created_at)).all()
             for study in studies:
-                review = self._latest_review(session, study.id)
+                review = self._latest_review(session, study)
                 image = files_from_row(study.storage_dir).image
                 if review is None or not image.is_file():
                     continue
@@ -383,7 +425,7 @@ def _valid_id(study_id: str) -> bool:
     return len(study_id) == 32 and all(c in "0123456789abcdef" for c in study_id)
 
 
-def _study_out(row: StudyRow, review: ReviewRow | None) -> StudyOut:
+def _study_out(row: StudyRow, review: ReviewOut | None) -> StudyOut:
     study = StudyOut.model_validate(row)
-    study.review = ReviewOut.model_validate(review) if review is not None else None
+    study.review = review
     return study

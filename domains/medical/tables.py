@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, Text, true
+from sqlalchemy import JSON, Float, Index, Integer, String, Text, true
 from sqlalchemy.orm import Mapped, mapped_column
 from verticals.core.db.base import Base, utcnow
 from verticals.core.db.types import UtcDateTime
@@ -63,19 +63,3 @@ class StudyRow(Base):
     image_summary: Mapped[dict[str, Any] | None] = mapped_column(
         JSON(none_as_null=True), nullable=True
     )
-
-
-class ReviewRow(Base):
-    __tablename__ = "medical_reviews"
-    __table_args__ = (Index("ix_medical_reviews_study", "study_id"),)
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    tenant: Mapped[str] = _tenant()
-    study_id: Mapped[str] = mapped_column(ForeignKey("medical_studies.id"))
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
-    api_key_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    label: Mapped[str] = mapped_column(String(120))
-    agrees: Mapped[bool] = mapped_column(default=False)
-    comment: Mapped[str | None] = mapped_column(Text, nullable=True)
-    model_version: Mapped[str] = mapped_column(String(120))
-    task: Mapped[str] = mapped_column(String(64))

@@ -30,8 +30,18 @@ def test_upload_dicom_returns_findings_and_links(medical_client, auth, dicom_fac
     assert response.status_code == 201, response.text
     body = response.json()
     assert set(body) == {
-        "study_id", "task", "finding", "predicted_label", "positive_label", "threshold",
-        "in_scope", "ood_score", "warnings", "findings", "model_version", "heatmap_url",
+        "study_id",
+        "task",
+        "finding",
+        "predicted_label",
+        "positive_label",
+        "threshold",
+        "in_scope",
+        "ood_score",
+        "warnings",
+        "findings",
+        "model_version",
+        "heatmap_url",
     }
     assert body["in_scope"] is True and body["warnings"] == []
     assert body["finding"] == body["predicted_label"] in {"normal", "pneumonia"}
@@ -219,7 +229,7 @@ def test_unknown_study_is_404(medical_client, auth):
 
 def test_review_is_stored_as_feedback(medical_client, auth, dicom_factory, db):
     from verticals.core.db import session_scope
-    from verticals.domains.medical.tables import ReviewRow
+    from verticals.core.labeling.tables import LabelAnnotationRow, LabelItemRow
 
     headers = auth()
     created = _upload(medical_client, headers, dicom_factory()).json()
@@ -236,10 +246,18 @@ def test_review_is_stored_as_feedback(medical_client, auth, dicom_factory, db):
     assert r.json()["agrees"] is False and r.json()["label"] == other
     detail = medical_client.get(base, headers=headers).json()
     assert detail["status"] == "reviewed" and detail["review"]["label"] == other
-    with session_scope() as session:
-        rows = session.scalars(select(ReviewRow)).all()
-        assert [(row.label, row.model_version, row.task) for row in rows] == [
-            (other, "fake-1", "pneumonia")
+    with session_scope() as session:  # the review is an annotation in core's labeling queue
+        (item,) = session.scalars(select(LabelItemRow)).all()
+        assert (item.domain, item.model, item.subject) == (
+            "medical",
+            "pneumonia",
+            created["study_id"],
+        )
+        assert item.strategy == "uncertainty" and item.reason
+        assert (item.label, item.status) == (other, "labelled")
+        rows = session.scalars(select(LabelAnnotationRow)).all()
+        assert [(row.label, row.detail["model_version"], row.note) for row in rows] == [
+            (other, "fake-1", "subtle opacity")
         ]
 
 

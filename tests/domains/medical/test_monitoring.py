@@ -22,6 +22,7 @@ import pytest
 from sqlalchemy import insert, select
 from verticals.core.db import session_scope
 from verticals.core.db.base import utcnow
+from verticals.core.labeling import store
 from verticals.core.monitoring.service import evaluate_once, report_for
 from verticals.core.monitoring.settings import MonitorSettings
 from verticals.core.monitoring.spec import WatchSpec
@@ -35,7 +36,7 @@ from verticals.domains.medical.monitoring import (
     reference_columns,
     watched_task,
 )
-from verticals.domains.medical.tables import ReviewRow, StudyRow
+from verticals.domains.medical.tables import StudyRow
 
 pytest.importorskip("torch")
 
@@ -178,17 +179,19 @@ def test_reviews_give_performance_of_the_window(medical, summaries) -> None:
         for study_id in ids[:300]:  # clinicians agree with a calibrated model's odds
             row = rows[study_id]
             positive = rng.random() < row.probability
-            # a positive is first called normal, then corrected: the latest review counts
+            # a positive is first called normal, then corrected by the same reader: the
+            # latest review counts
+            item = store.enqueue(
+                session,
+                tenant=row.tenant,
+                domain="medical",
+                model=TASK,
+                subject=study_id,
+                priority=0.0,
+                score=row.probability,
+            )
             for label in ["normal", "pneumonia"] if positive else ["normal"]:
-                session.add(
-                    ReviewRow(
-                        study_id=study_id,
-                        label=label,
-                        agrees=label == row.predicted_label,
-                        model_version="test",
-                        task=TASK,
-                    )
-                )
+                store.annotate(session, item, label, labeller="dr-a")
     performance = report_for(medical, "medical", TASK).performance
     labelled = performance["from_labels"]
     assert labelled["labelled"] == 300 and 0 < labelled["positives"] < 300

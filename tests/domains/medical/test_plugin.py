@@ -27,7 +27,7 @@ def test_discovered_through_the_entry_point(plugins):
 def test_tables_exist_after_migration(db):
     from verticals.core.db.migrate import table_names
 
-    assert {"medical_studies", "medical_reviews"} <= table_names(db)
+    assert {"medical_studies"} <= table_names(db)
 
 
 def test_demo_samples_are_phi_free_and_route_to_their_task(fake_models):
@@ -150,7 +150,7 @@ def test_migration_branch_downgrades_and_upgrades(db, plugins):
     from verticals.core.db.migrate import downgrade, table_names, upgrade
 
     downgrade(plugins.migration_dirs(), target="medical@base")
-    assert not {"medical_studies", "medical_reviews"} & table_names(db)
+    assert not {"medical_studies"} & table_names(db)
     assert "prediction_records" in table_names(db)  # core untouched
     upgrade(plugins.migration_dirs())
-    assert {"medical_studies", "medical_reviews"} <= table_names(db)
+    assert {"medical_studies"} <= table_names(db)

@@ -122,7 +122,7 @@ def test_phi_never_leaves_the_upload(
 
     with db.connect() as conn:
         tables = inspect(conn).get_table_names()
-        assert {"medical_studies", "medical_reviews", "prediction_records"} <= set(tables)
+        assert {"medical_studies", "label_annotations", "prediction_records"} <= set(tables)
         for table in tables:
             rows = conn.execute(text(f'SELECT * FROM "{table}"')).fetchall()
             _assert_clean(repr(rows), values, f"table {table}", profile.find_leaks)

@@ -95,9 +95,12 @@ def test_existing_studies_move_into_the_default_tenant(db, plugins) -> None:
         )
     upgrade(plugins.migration_dirs())
     with db.connect() as conn:
-        for table in ("medical_studies", "medical_reviews"):
+        for table in ("medical_studies", "label_items", "label_annotations"):
             tenants = conn.execute(text(f"SELECT DISTINCT tenant FROM {table}")).scalars().all()
             assert tenants == ["default"], table
+        # the review moved onto core's labeling queue (medical_0005), its label kept
+        item = conn.execute(text("SELECT subject, model, label FROM label_items")).one()
+        assert tuple(item) == ("a" * 32, "pneumonia", "normal")
 
 
 SCRIPT = """

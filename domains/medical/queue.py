@@ -1,0 +1,57 @@
+"""Where a new study goes in the clinicians' review queue (core's labeling queue, one item per
+study, the task's model): out-of-scope studies first, then the most uncertain, by the distance
+of the probability to the task's threshold (the margin strategy of core's active learning)."""
+
+from __future__ import annotations
+
+import numpy as np
+from sqlalchemy.orm import Session
+from verticals.core.labeling import store
+from verticals.core.labeling.strategies import Pool, Uncertainty
+
+DOMAIN = "medical"
+_MARGIN = Uncertainty(measure="margin")
+_RNG = np.random.default_rng(0)  # one candidate: the draw never decides anything
+
+
+def review_priority(
+    probability: float, threshold: float, *, in_scope: bool, ood_score: float | None
+) -> tuple[float, str]:
+    """(priority, why): uncertainty in [0, 1], plus 1 for a study outside the model's scope."""
+    pool = Pool(np.array([probability]), threshold=min(max(threshold, 1e-6), 1 - 1e-6))
+    (choice,) = _MARGIN.select(pool, 1, rng=_RNG)
+    if in_scope:
+        return choice.score, choice.reason
+    unusual = "" if ood_score is None else f" (out-of-distribution score {ood_score:.2f})"
+    return 1.0 + choice.score, f"outside what the model was trained on{unusual}; {choice.reason}"
+
+
+def queue_study(
+    session: Session,
+    *,
+    tenant: str,
+    task: str,
+    study_id: str,
+    probability: float,
+    threshold: float,
+    in_scope: bool,
+    ood_score: float | None,
+    model_version: str,
+) -> None:
+    priority, why = review_priority(probability, threshold, in_scope=in_scope, ood_score=ood_score)
+    store.enqueue(
+        session,
+        tenant=tenant,
+        domain=DOMAIN,
+        model=task,
+        subject=study_id,
+        priority=priority,
+        strategy="uncertainty",
+        reason=why,
+        score=probability,
+        model_version=model_version,
+    )
+
+
+def study_item(session: Session, *, tenant: str, task: str, study_id: str):  # noqa: ANN201
+    return store.item_for(session, tenant=tenant, domain=DOMAIN, model=task, subject=study_id)
