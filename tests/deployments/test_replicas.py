@@ -669,6 +669,11 @@ def test_an_alert_fires_once_although_both_replicas_evaluate(cluster: Cluster) -
     _drifted_transactions(cluster.engine, 1000)
     # (manufacturing's checks above repeat one reading: its drift may fire too, elsewhere)
     drift_alerts = "SELECT count(*) FROM monitor_alerts WHERE rule = 'drift' AND domain = 'finance'"
+    delivered = (
+        "SELECT count(*) FROM monitor_deliveries d JOIN monitor_alerts a ON a.id = d.alert_id "
+        "WHERE a.rule = 'drift' AND a.domain = 'finance' AND d.sink = 'webhook' "
+        "AND d.status = 'delivered'"
+    )
     try:
         with ExitStack() as stack:
             replicas = {
@@ -689,7 +694,9 @@ def test_an_alert_fires_once_although_both_replicas_evaluate(cluster: Cluster) -
                     holders.add(pid)
                 return pid
 
-            _wait_for(lambda: _scalar(cluster.engine, drift_alerts) > 0, 90, "the drift alert")
+            # fired and sent: a replica killed between committing the alert and posting it
+            # would leave the transition unsent (the other sees the alert already open)
+            _wait_for(lambda: _scalar(cluster.engine, delivered) > 0, 90, "the drift alert")
             first = holder_pid()
             assert first in replicas
             # the evaluating replica dies without releasing the lease; the other takes it over
@@ -709,12 +716,7 @@ def test_an_alert_fires_once_although_both_replicas_evaluate(cluster: Cluster) -
         receiver.server_close()
     assert holders == set(replicas), holders  # both replicas held the lease and evaluated
     assert _scalar(cluster.engine, drift_alerts) == 1
-    deliveries = _scalar(
-        cluster.engine,
-        "SELECT count(*) FROM monitor_deliveries d JOIN monitor_alerts a ON a.id = d.alert_id "
-        "WHERE a.rule = 'drift' AND a.domain = 'finance' AND d.sink = 'webhook' "
-        "AND d.status = 'delivered'",
-    )
+    deliveries = _scalar(cluster.engine, delivered)
     posted = [
         b
         for b in receiver.bodies
