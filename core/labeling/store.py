@@ -29,6 +29,7 @@ from verticals.core.labeling.tables import LabelAnnotationRow, LabelItemRow
 class AcceptedLabel:
     subject: str
     label: str
+    payload: dict[str, Any] | None
     labelled_at: datetime
     score: float | None
     model_version: str | None
@@ -69,6 +70,7 @@ def enqueue(
     score: float | None = None,
     prediction_id: int | None = None,
     model_version: str | None = None,
+    payload: dict[str, Any] | None = None,
 ) -> LabelItemRow:
     """Queue ``subject`` for labelling, or raise the priority of its open item; an item already
     labelled stays labelled (re-queueing it is what a label-issue flag does)."""
@@ -86,6 +88,7 @@ def enqueue(
             score=score,
             prediction_id=prediction_id,
             model_version=model_version,
+            payload=payload,
             status="pending",
             annotations=0,
             created_at=now,
@@ -232,6 +235,7 @@ def accepted_labels(
         AcceptedLabel(
             subject=row.subject,
             label=row.label or "",
+            payload=row.payload,
             labelled_at=row.labelled_at or row.updated_at,
             score=row.score,
             model_version=row.model_version,

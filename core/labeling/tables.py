@@ -47,7 +47,9 @@ class LabelItemRow(Base):
     )
     domain: Mapped[str] = mapped_column(String(64))
     model: Mapped[str] = mapped_column(String(120))
-    subject: Mapped[str] = mapped_column(String(64))  # the domain's id of the labelled thing
+    subject: Mapped[str] = mapped_column(String(200))  # the domain's id of the labelled thing
+    # what a retrain needs that no domain row keeps (e.g. a machine reading scored once)
+    payload: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     prediction_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     model_version: Mapped[str | None] = mapped_column(String(120), nullable=True)
     score: Mapped[float | None] = mapped_column(Float, nullable=True)  # model output when queued

@@ -7,9 +7,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request, Response, UploadFile
 from starlette.concurrency import run_in_threadpool
 from verticals.core.auth import Principal
+from verticals.core.labeling.router import LabelingRoutes, labels_router
 from verticals.core.serving.deps import audit_context, require_scope
 from verticals.core.serving.uploads import read_limited
-from verticals.domains.manufacturing import NAME
+from verticals.domains.manufacturing import NAME, outcomes
+from verticals.domains.manufacturing.model.shipping import FAILURE
 from verticals.domains.manufacturing.schemas import (
     AssetId,
     AssetIn,
@@ -19,6 +21,8 @@ from verticals.domains.manufacturing.schemas import (
     HealthOut,
     MachineScoreIn,
     MachineScoreOut,
+    OutcomeIn,
+    OutcomeOut,
     ReadingsIn,
     ReadingsOut,
     UploadOut,
@@ -93,4 +97,23 @@ def build_router(service: ManufacturingService) -> APIRouter:
     def score_machine(body: MachineScoreIn, request: Request, principal: Writer) -> Any:
         return service.score_machine(audit_context(request, principal, NAME), principal, body)
 
+    @router.post(
+        "/assets/{asset_id}/outcome",
+        response_model=OutcomeOut,
+        summary="What happened to a machine tool: labels its newest scored reading",
+    )
+    def record_outcome(asset_id: AssetId, body: OutcomeIn, principal: Writer) -> OutcomeOut:
+        return service.record_outcome(principal, asset_id, body)
+
+    router.include_router(
+        labels_router(
+            LabelingRoutes(
+                domain=NAME,
+                labels={FAILURE: outcomes.LABELS},
+                read_scope=f"{NAME}:read",
+                write_scope=f"{NAME}:write",
+                annotate=True,
+            )
+        )
+    )
     return router

@@ -140,6 +140,27 @@ class MachineScoreOut(BaseModel):
     model_version: str
 
 
+class OutcomeIn(BaseModel):
+    """What happened to a machine after its last scored reading (a maintenance outcome)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    failed: bool = Field(strict=True, description="the machine failed (true) or ran fine")
+    failure_modes: list[Literal["TWF", "HDF", "PWF", "OSF", "RNF"]] = Field(
+        default_factory=list, max_length=5, description="the modes the planner found"
+    )
+    note: str | None = Field(None, max_length=2000)
+
+
+class OutcomeOut(BaseModel):
+    asset_id: str
+    item_id: int = Field(description="the labeling-queue item the outcome labelled")
+    label: Literal["failure", "ok"]
+    failure_modes: list[str]
+    failure_probability: float | None = Field(description="what the model said at the time")
+    recorded_at: datetime
+
+
 class DeadLetterOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 

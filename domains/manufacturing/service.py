@@ -35,7 +35,7 @@ from verticals.core.db.base import utcnow
 from verticals.core.db.session import retrying
 from verticals.core.errors import Conflict, InvalidInput, ModelUnavailable, NotFound
 from verticals.core.registry import ModelCard, production_version
-from verticals.domains.manufacturing import NAME, readings
+from verticals.domains.manufacturing import NAME, outcomes, readings
 from verticals.domains.manufacturing.health import (
     machine_health,
     turbofan_health,
@@ -53,6 +53,8 @@ from verticals.domains.manufacturing.schemas import (
     HealthOut,
     MachineScoreIn,
     MachineScoreOut,
+    OutcomeIn,
+    OutcomeOut,
     ReadingsOut,
     UploadOut,
 )
@@ -481,6 +483,14 @@ class ManufacturingService:
         health = machine_health(body.asset_id or "", estimate, version, settings, utcnow())
         if asset is not None:
             _store_health(session, asset.id, health)
+            outcomes.queue_reading(
+                session,
+                tenant=actor.tenant,
+                asset_id=asset.asset_id,
+                reading=reading,
+                estimate=estimate,
+                model_version=version,
+            )
         answer = MachineScoreOut(
             failure_probability=estimate.failure_probability,
             decision=health.decision,  # type: ignore[arg-type]
@@ -489,6 +499,26 @@ class ManufacturingService:
             model_version=version,
         )
         return answer, version
+
+    def record_outcome(self, actor: Principal, asset_id: str, body: OutcomeIn) -> OutcomeOut:
+        """A maintenance outcome: the label of the machine's newest scored reading."""
+        with session_scope() as session:
+            asset = _asset(session, actor.tenant, asset_id)
+            if asset.kind != "machine_tool":
+                raise Conflict(
+                    f"asset {asset_id!r} is a {asset.kind}: outcomes label machine tools",
+                    {"field": "asset_id", "kind": asset.kind},
+                )
+            out = outcomes.record_outcome(session, actor, asset_id, body)
+            record_action(
+                session,
+                actor,
+                domain=NAME,
+                action="machine.outcome",
+                target=asset_id,
+                detail={"label": out.label, "failure_modes": out.failure_modes},
+            )
+            return out
 
     # -- training and evaluation -------------------------------------------------------------
     def evaluate_rul(self, data_file: Path, truth_file: Path) -> dict[str, float]:
