@@ -81,61 +81,51 @@ def _history_frame(items: list[Any]) -> pd.DataFrame:
 
 
 def render_queue(viewer: Principal) -> None:
+    """Core's labeling queue of the fraud model, with the transaction behind each item."""
+    from verticals.core.labeling.widgets import render_labeling
     from verticals.domains.finance import service
     from verticals.domains.finance.schemas import LabelIn
+    from verticals.domains.finance.settings import MODEL_NAME
 
     st = _st()
-    limit = st.number_input("items", min_value=10, max_value=500, value=50, step=10)
-    queue = service.review_queue(int(limit), tenant=viewer.tenant)
-    if not queue:
-        st.info("The review queue is empty: score transactions through the API (or the demo).")
-        return
-    table = pd.DataFrame(
-        [
-            {
-                "transaction": item.transaction_id,
-                "risk": round(item.fraud_probability, 4),
-                "decision": item.decision,
-                "amount": item.amount,
-                "time": item.tx_datetime,
-                "reasons": _reasons_text(item.reasons),
-            }
-            for item in queue
-        ]
-    )
-    st.dataframe(table, hide_index=True, width="stretch")
-    chosen = st.selectbox("transaction", [item.transaction_id for item in queue])
-    item = next(i for i in queue if i.transaction_id == chosen)
-    st.markdown(
-        f"**{item.transaction_id}** — risk **{item.fraud_probability:.1%}**, "
-        f"{item.decision}, amount {item.amount:,.2f}"
-    )
-    for reason in item.reasons:
-        st.markdown(f"- {reason.phrase} (contribution {reason.contribution:+.2f})")
-    if viewer.allows(REVIEW):
-        st.caption(f"labelling as **{viewer.name}**")
+
+    def describe(item: Any) -> None:
+        tx = service.get_transaction(item.subject, tenant=viewer.tenant)
+        st.markdown(
+            f"**{tx.transaction_id}** — risk **{tx.fraud_probability:.1%}**, "
+            f"{tx.decision}, amount {tx.amount:,.2f}"
+        )
+        for reason in tx.reasons:
+            st.markdown(f"- {reason.phrase} (contribution {reason.contribution:+.2f})")
         left, right = st.columns(2)
-        for column, verdict, label in ((left, True, "Fraud"), (right, False, "Legit")):
-            if column.button(label, key=f"{label}-{chosen}", width="stretch"):
-                service.label_transaction(chosen, LabelIn(is_fraud=verdict), actor=viewer)
-                st.toast(f"{chosen} labelled {label.lower()}")
-                st.rerun()
-    else:
-        st.caption(f"read only: the role {viewer.role!r} cannot label transactions")
-    left, right = st.columns(2)
-    left.caption("customer's recent transactions")
-    left.dataframe(
-        _history_frame(
-            service.recent_history(tenant=viewer.tenant, customer_id=item.customer_id)
-        ),
-        hide_index=True,
-    )
-    right.caption("terminal's recent transactions")
-    right.dataframe(
-        _history_frame(
-            service.recent_history(tenant=viewer.tenant, terminal_id=item.terminal_id)
-        ),
-        hide_index=True,
+        left.caption("customer's recent transactions")
+        left.dataframe(
+            _history_frame(
+                service.recent_history(tenant=viewer.tenant, customer_id=tx.customer_id)
+            ),
+            hide_index=True,
+        )
+        right.caption("terminal's recent transactions")
+        right.dataframe(
+            _history_frame(
+                service.recent_history(tenant=viewer.tenant, terminal_id=tx.terminal_id)
+            ),
+            hide_index=True,
+        )
+
+    def on_label(item: Any, label: str, note: str | None) -> None:
+        verdict = LabelIn(is_fraud=label == "fraud", note=note)
+        service.label_transaction(item.subject, verdict, actor=viewer)
+
+    render_labeling(
+        "finance",
+        viewer,
+        labels={MODEL_NAME: ("fraud", "genuine")},
+        can_label=viewer.allows(REVIEW),
+        on_label=on_label,
+        describe=describe,
+        button_text={"fraud": "Fraud", "genuine": "Legit"},
+        key="finance-queue",
     )
 
 

@@ -35,7 +35,11 @@ def test_page_shows_queue_model_whatif_and_labels_in_one_click(
     assert queue["n_items"] > 0  # large night-time amounts on fresh cards get reviewed
     if queue["n_items"]:
         first = queue["items"][0]["transaction_id"]
-        assert app.selectbox[0].value == first
+        items = client.get("/v1/finance/labels/queue", headers=auth(review_key)).json()
+        assert items["items"][0]["subject"] == first  # the same order as the API's queue
+        assert app.selectbox[0].value == items["items"][0]["id"]
+        queue_table = next(df.value for df in app.dataframe if "why" in df.value.columns)
+        assert queue_table["why"].str.contains("expected cost of a wrong automatic call").all()
         fraud_button = next(b for b in app.button if b.label == "Fraud")
         fraud_button.click().run()
         assert not app.exception, app.exception
