@@ -38,8 +38,8 @@ def render_page(service: ManufacturingService, viewer: Principal, title: str) ->
         "Remaining useful life of turbofans with 90% intervals, failure risk of machine "
         "tools; decisions weigh a planned visit against an unplanned failure."
     )
-    fleet_tab, asset_tab, machine_tab, cards_tab = st.tabs(
-        ["Fleet", "Engine", "Machine tools", "Model cards"]
+    fleet_tab, asset_tab, machine_tab, outcome_tab, cards_tab = st.tabs(
+        ["Fleet", "Engine", "Machine tools", "Outcomes", "Model cards"]
     )
     try:
         with fleet_tab:
@@ -48,10 +48,36 @@ def render_page(service: ManufacturingService, viewer: Principal, title: str) ->
             _render_engine(service, viewer, assets)
         with machine_tab:
             _render_machines(service, viewer, assets)
+        with outcome_tab:
+            _render_outcomes(viewer)
         with cards_tab:
             _render_cards(service)
     except VerticalsError as exc:
         st.error(exc.message)
+
+
+def _render_outcomes(viewer: Principal) -> None:
+    """Core's labeling queue of the failure model: scored machine readings, the model's least
+    certain first; a planner records what happened (or POST /assets/{id}/outcome)."""
+    import streamlit as st
+    from verticals.core.labeling.widgets import render_labeling
+    from verticals.domains.manufacturing import NAME, outcomes
+    from verticals.domains.manufacturing.model.shipping import FAILURE
+
+    def describe(item: Any) -> None:
+        asset, _, scored = item.subject.partition("@")
+        risk = "—" if item.score is None else f"{item.score:.1%}"
+        st.markdown(f"**{asset}**, reading scored {scored}: failure risk {risk}")
+
+    render_labeling(
+        NAME,
+        viewer,
+        labels={FAILURE: outcomes.LABELS},
+        can_label=viewer.allows(f"{NAME}:write"),
+        describe=describe,
+        button_text={outcomes.FAILED: "Failed", outcomes.RAN_FINE: "Ran fine"},
+        key="manufacturing-outcomes",
+    )
 
 
 def _fleet_frame(assets: list[HealthOut]) -> pd.DataFrame:

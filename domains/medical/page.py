@@ -78,7 +78,7 @@ def render_page(domain: MedicalDomain, viewer: Principal) -> None:
     tasks = sorted(model_api.tasks())
     st.title("Medical imaging")
     st.caption(DISCLAIMER)
-    worklist, upload, cards = st.tabs(["Worklist", "Upload", "Model cards"])
+    worklist, queue, upload, cards = st.tabs(["Worklist", "Review queue", "Upload", "Model cards"])
     with upload:
         if viewer.allows(WRITE):
             _render_upload(domain, service, tasks, viewer)
@@ -86,8 +86,48 @@ def render_page(domain: MedicalDomain, viewer: Principal) -> None:
             st.info(f"Read only: the role {viewer.role!r} cannot upload studies.")
     with worklist:
         _render_worklist(service, viewer)
+    with queue:
+        _render_queue(service, viewer)
     with cards:
         _render_cards(tasks)
+
+
+# --------------------------------------------------------------------------- review queue
+
+
+def _render_queue(service: StudyService, viewer: Principal) -> None:
+    """Core's labeling queue of every task: studies the models are least sure of first."""
+    from verticals.core.labeling.widgets import render_labeling
+    from verticals.domains.medical import model_api
+    from verticals.domains.medical.schemas import ReviewIn
+
+    tasks = model_api.tasks()
+    labels = {
+        name: (task.positive_label, *(x for x in task.labels if x != task.positive_label))
+        for name, task in sorted(tasks.items())
+    }
+
+    def describe(item: Any) -> None:
+        study = service.get(item.subject, tenant=viewer.tenant)
+        st.markdown(f"**Study {study.study_id[:8]}** ({study.task}): {_decision_text(study)}")
+        for warning in study.warnings:
+            st.warning(warning)
+        if st.button("Open in the worklist", key=f"open-{item.id}"):
+            st.session_state[SELECTED] = study.study_id
+            st.toast("Opened: see the Worklist tab.")
+
+    def on_label(item: Any, label: str, note: str | None) -> None:
+        service.review(item.subject, ReviewIn(label=label, comment=note), actor=viewer)
+
+    render_labeling(
+        "medical",
+        viewer,
+        labels=labels,
+        can_label=viewer.allows(WRITE),
+        on_label=on_label,
+        describe=describe,
+        key="medical-queue",
+    )
 
 
 # --------------------------------------------------------------------------- upload

@@ -23,7 +23,13 @@ def test_planner_sees_the_fleet_an_engine_and_the_machine_what_if(service, make_
     app.run()
     assert not app.exception, app.exception
     assert app.header[0].value == "Manufacturing"
-    assert [t.label for t in app.tabs] == ["Fleet", "Engine", "Machine tools", "Model cards"]
+    assert [t.label for t in app.tabs] == [
+        "Fleet",
+        "Engine",
+        "Machine tools",
+        "Outcomes",
+        "Model cards",
+    ]
     fleet = app.dataframe[0].value
     ranks = list(zip(-fleet["risk"].round(3), fleet["RUL low"], strict=True))
     assert len(fleet) == 12 and ranks == sorted(ranks)
@@ -60,3 +66,40 @@ def _assert_scored_by(planner) -> None:  # noqa: ANN001
     assert [(a.action, a.domain) for a in actions if a.action == "machine.score"] == [
         ("machine.score", "manufacturing")
     ]
+
+
+def test_planner_records_an_outcome_in_the_core_queue(service, make_user):
+    from verticals.core.db import session_scope
+    from verticals.core.labeling import store
+    from verticals.domains.manufacturing.model.shipping import FAILURE
+
+    planner = make_user("maintenance-planner", "pat")
+    with session_scope() as session:
+        store.enqueue(
+            session,
+            tenant="default",
+            domain="manufacturing",
+            model=FAILURE,
+            subject="mill-1@20261203T100000.000000Z",
+            priority=0.9,
+            strategy="uncertainty",
+            reason="uncertain: p=0.41",
+            score=0.41,
+        )
+    app = AppTest.from_function(_page, args=(planner.principal,), default_timeout=120)
+    app.run()
+    assert not app.exception, app.exception
+    assert any("mill-1" in m.value and "41.0%" in m.value for m in app.markdown)
+    next(b for b in app.button if b.label == "Failed").click().run()
+    assert not app.exception, app.exception
+    with session_scope() as session:
+        (accepted,) = store.accepted_labels(session, domain="manufacturing", model=FAILURE)
+        assert accepted.label == "failure"
+        item = store.item_for(
+            session,
+            tenant="default",
+            domain="manufacturing",
+            model=FAILURE,
+            subject=accepted.subject,
+        )
+        assert [a.labeller for a in store.annotations_of(session, item)] == ["pat"]
