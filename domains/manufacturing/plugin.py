@@ -59,13 +59,16 @@ class ManufacturingDomain(Domain):
         )
 
     def monitoring(self) -> WatchSpec:
-        """The RUL model's input sensors and, once it is loaded, its own sensors and output."""
+        """The production RUL model's own sensors and its output (the model is loaded here if
+        it is not yet, as by `verticals monitor`: a profile built without it would lack the
+        output for good); FD001's informative sensors when there is no production version."""
+        from verticals.core.errors import ModelUnavailable
         from verticals.domains.manufacturing.monitoring import watch_spec
 
-        loaded = self.service.model_versions.get(shipping.RUL) is not None
-        if not loaded:
+        try:
+            model = self.service.rul_model()[0]
+        except ModelUnavailable:
             return watch_spec()
-        model = self.service.rul_model()[0]
         return watch_spec(model.used_sensors, model)
 
     def retraining(self) -> FailureRetrainRecipe:

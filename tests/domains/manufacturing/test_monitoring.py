@@ -143,3 +143,14 @@ def test_shifted_estimates_are_named_as_the_output_drift(watched, domain) -> Non
 def test_an_empty_window_is_insufficient(watched) -> None:
     report = report_for(watched, "manufacturing")
     assert report.status == "insufficient" and report.window.count == 0
+
+
+def test_the_output_is_declared_in_a_process_that_has_not_loaded_the_model(db) -> None:
+    # `verticals monitor manufacturing` may build a version's profile before any API does:
+    # without the output then, that version would never watch it
+    from verticals.domains.manufacturing.plugin import ManufacturingDomain
+
+    fresh = ManufacturingDomain()
+    fresh.ensure_production_model()
+    (model,) = fresh.monitoring().models
+    assert [f.name for f in model.features if f.output] == ["rul"]
