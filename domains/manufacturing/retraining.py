@@ -3,16 +3,18 @@
 - original data: the AI4I CSV ``verticals train manufacturing --task failure --data`` reads
   (setting ``VERTICALS_MANUFACTURING_RETRAIN_DATA``, and/or ``verticals retrain manufacturing
   --data FILE``);
-- labels: core's accepted labels of ``manufacturing``/``failure`` (maintenance outcomes). A
-  label's subject is the run's ``UDI``; its label ``1``/``true``/``failure`` (or ``0``/``false``/
-  ``ok``) replaces the file's ``Machine failure``. Outcomes of runs the file does not hold carry
-  no readings here and are counted, not used.
+- labels: core's accepted labels of ``manufacturing``/``failure`` (maintenance outcomes, label
+  ``failure``/``ok``, also ``1``/``0``/``true``/``false``). An outcome of a live machine tool
+  (``outcomes.py``: subject ``<asset>@<scored at>``, the scored reading in the item's payload)
+  becomes a run after the file's; a subject that is a ``UDI`` of the file relabels that run.
+  Outcomes with neither a known UDI nor a reading are counted, not used.
 
-The file has no timestamps; ``UDI`` numbers runs in the order they happened, so the held-back
-slice is the newest ``holdout_fraction`` of runs (highest UDIs) and the challenger trains on
-the older ones with the shipped recipe (``failure_training.train_failure``). The metric is
-average precision of the failure probability on the slice. The model is not compressed (the
-domain declares no compression target for it).
+The file has no timestamps; ``UDI`` numbers runs in the order they happened, and live outcomes
+follow in the order they were labelled. The held-back slice is the newest ``holdout_fraction``
+of that order and the challenger trains on the older runs with the shipped recipe
+(``failure_training.train_failure``): live outcomes are judged on before they are trained on.
+The metric is average precision of the failure probability on the slice. The model is not
+compressed (the domain declares no compression target for it).
 """
 
 from __future__ import annotations
@@ -66,6 +68,18 @@ def parse_outcome(label: str) -> int | None:
     return None
 
 
+def _csv_row(reading: dict[str, Any], value: int, udi: int, columns: Any) -> dict[str, str]:
+    """A live outcome as a row of the AI4I CSV (modes unknown: 0)."""
+    from verticals.domains.manufacturing.model import ai4i
+
+    theirs = {ours: name for name, ours in ai4i.CSV_COLUMNS.items()}
+    row = dict.fromkeys(columns, "0")
+    row.update({"UDI": str(udi), "Product ID": f"live-{udi}", TARGET_COLUMN: str(value)})
+    for column in ai4i.INPUT_COLUMNS:
+        row[theirs[column]] = str(reading[column])
+    return row
+
+
 @dataclass
 class FailureRetrainRecipe(RetrainRecipe):
     data: Path | None = None
@@ -104,15 +118,23 @@ class FailureRetrainRecipe(RetrainRecipe):
         labels = accepted_labels(session, domain=NAME, model=model, since=since)
         labelled = np.zeros(len(raw), dtype=bool)
         unknown = unreadable = 0
+        live: list[dict[str, str]] = []
+        next_udi = int(raw["UDI"].astype(int).max()) + 1
         for item in labels:  # oldest first: a newer outcome of the same run wins
             value = parse_outcome(item.label)
             i = position.get(item.subject.strip())
+            reading = (item.payload or {}).get("reading")
             if value is None:
                 unreadable += 1
-            elif i is None:
-                unknown += 1
-            else:
+            elif i is not None:
                 raw.loc[i, TARGET_COLUMN], labelled[i] = str(value), True
+            elif isinstance(reading, dict) and all(c in reading for c in ai4i.INPUT_COLUMNS):
+                live.append(_csv_row(reading, value, next_udi + len(live), raw.columns))
+            else:
+                unknown += 1
+        if live:
+            raw = pd.concat([raw, pd.DataFrame(live, columns=raw.columns)], ignore_index=True)
+            labelled = np.concatenate([labelled, np.ones(len(live), dtype=bool)])
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / source.name
             raw.to_csv(path, index=False)
@@ -135,6 +157,8 @@ class FailureRetrainRecipe(RetrainRecipe):
                 "source": source.name,
                 "accepted_labels": len(labels),
                 "labels_in_holdout": int((labelled & holdout).sum()),
+                "live_outcomes": len(live),
+                "live_outcomes_in_holdout": int(holdout[len(raw) - len(live) :].sum()),
                 "labels_unknown_run": unknown,
                 "labels_unreadable": unreadable,
                 "failures_train": int(frame.loc[train, ai4i.TARGET].sum()),

@@ -73,3 +73,47 @@ def test_failure_retrain_promotes_then_refuses_flipped_outcomes(db):
             "poisoned": (poisoned.champion_metric, poisoned.challenger_metric),
         },
     )
+
+
+def test_live_outcomes_join_after_the_file_and_are_judged_on_first(db):
+    from verticals.domains.manufacturing.retraining import FailureRetrainRecipe
+
+    reading = {
+        "type": "L",
+        "air_temperature_k": 300.0,
+        "process_temperature_k": 309.0,
+        "rotational_speed_rpm": 1300.0,
+        "torque_nm": 65.0,
+        "tool_wear_min": 220.0,
+    }
+    with session_scope() as session:
+        for subject, payload, label in (
+            (
+                "press-1@20261203T100000.000000Z",
+                {"asset_id": "press-1", "reading": reading},
+                "failure",
+            ),
+            ("press-2@20261203T100500.000000Z", {"asset_id": "press-2", "reading": reading}, "ok"),
+            ("17", None, "failure"),  # a run of the file: relabelled
+            ("press-3@20261203T101000.000000Z", None, "ok"),  # no reading: counted only
+        ):
+            item = enqueue(
+                session,
+                tenant="default",
+                domain="manufacturing",
+                model="failure",
+                subject=subject,
+                priority=0.0,
+                payload=payload,
+            )
+            annotate(session, item, label, labeller="planner")
+    recipe = FailureRetrainRecipe(data=DATA, holdout_fraction=0.2)
+    with session_scope() as session:
+        training = recipe.build(session, "failure", None, None)
+    detail = training.detail
+    assert (detail["live_outcomes"], detail["live_outcomes_in_holdout"]) == (2, 2)
+    assert detail["labels_unknown_run"] == 1 and training.labels_used == 1  # UDI 17
+    assert training.holdout_window == "UDI 8003..10002"  # the live runs are the newest
+    frame = training.data.frame
+    assert frame["machine_failure"].iloc[-2:].tolist() == [1, 0]
+    assert frame["machine_failure"].iloc[16] == 1
