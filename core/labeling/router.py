@@ -9,13 +9,15 @@ around those, the same in every domain.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.orm import Session
 from verticals.core.auth import Principal
 from verticals.core.db import session_scope
 from verticals.core.errors import InvalidInput
@@ -116,7 +118,6 @@ class LabelingRoutes:
     read_scope: str
     write_scope: str
     annotate: bool = False
-    tags: list[str] = field(default_factory=lambda: ["labels"])
 
     def check_model(self, model: str) -> str:
         if model not in self.labels:
@@ -128,16 +129,18 @@ class LabelingRoutes:
 
 
 def labels_router(spec: LabelingRoutes) -> APIRouter:
-    router = APIRouter(prefix="/labels", tags=spec.tags)
-    # dependencies as defaults, not Annotated aliases: a local alias is invisible to the
-    # string annotations FastAPI resolves against this module's globals
+    router = APIRouter(prefix="/labels", tags=["labels"])
+    # the schema names the models, so a model the domain has no queue for is a schema error
+    model_pattern = "^(" + "|".join(re.escape(m) for m in spec.labels) + ")$"
+    # dependencies and the model's pattern as defaults, not in Annotated: local names are
+    # invisible to the string annotations FastAPI resolves against this module's globals
     reader = Depends(require_scope(spec.read_scope))
     writer = Depends(require_scope(spec.write_scope))
 
     @router.get("/queue", response_model=LabelQueueOut, summary="Open items, most useful first")
     def queue(
         principal: Principal = reader,
-        model: Annotated[str | None, Query(max_length=120)] = None,
+        model: str | None = Query(None, max_length=120, pattern=model_pattern),
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
         mine: Annotated[bool, Query(description="leave out others' assignments")] = False,
     ) -> LabelQueueOut:
@@ -177,7 +180,7 @@ def labels_router(spec: LabelingRoutes) -> APIRouter:
             ]
             return LabelItemDetail(**LabelItemOut.of(row).model_dump(), history=history)
 
-    @router.post("/items/{item_id}:assign", response_model=LabelItemOut)
+    @router.post("/items/{item_id}/assignment", response_model=LabelItemOut)
     def assign(item_id: ItemId, principal: Principal = writer) -> LabelItemOut:
         with session_scope() as session:
             row = store.assign(
@@ -215,7 +218,8 @@ def labels_router(spec: LabelingRoutes) -> APIRouter:
         summary="Send labels the model strongly disagrees with to a second reviewer",
     )
     def scan(
-        model: Annotated[str, Query(max_length=120)], principal: Principal = writer
+        model: str = Query(..., max_length=120, pattern=model_pattern),
+        principal: Principal = writer,
     ) -> IssueScanOut:
         spec.check_model(model)
         with session_scope() as session:
@@ -228,7 +232,7 @@ def labels_router(spec: LabelingRoutes) -> APIRouter:
             )
             return IssueScanOut(model=model, flagged=[LabelItemOut.of(r) for r in flagged])
 
-    def _domain_item(session, item_id: int, tenant: str) -> LabelItemRow:  # noqa: ANN001
+    def _domain_item(session: Session, item_id: int, tenant: str) -> LabelItemRow:
         row = store.get_item(session, item_id, tenant=tenant)
         if row.domain != spec.domain:  # another domain's item is unknown here
             from verticals.core.errors import NotFound

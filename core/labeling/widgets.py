@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+import pandas as pd  # type: ignore[import-untyped]  # no stubs installed
 from verticals.core.db import session_scope
 from verticals.core.labeling import issues, store
 from verticals.core.labeling.router import LabelItemOut
