@@ -103,7 +103,73 @@ def simulate_command(
         print(json.dumps(result.to_json()))
 
 
+def queue_command(
+    domain: Annotated[str, typer.Argument(help="the domain whose queue to show")],
+    model: Annotated[str | None, typer.Option("--model", help="one model's items")] = None,
+    tenant: Annotated[str, typer.Option("--tenant", help="whose queue")] = "default",
+    limit: Annotated[int, typer.Option("--limit", min=1, max=10_000)] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON summary as the last line")] = False,
+) -> None:
+    """The open items of a domain's labeling queue, most useful first, with why each was chosen."""
+    from verticals.core.db import session_scope
+    from verticals.core.labeling import store
+    from verticals.core.labeling.router import LabelItemOut
+
+    with session_scope() as session:
+        counts = store.counts(session, tenant=tenant, domain=domain)
+        rows = store.queue(session, tenant=tenant, domain=domain, model=model, limit=limit)
+        items = [LabelItemOut.of(row) for row in rows]
+    for item in items:
+        flag = " [second opinion]" if item.second_review else ""
+        console.print(f"{item.id:>7} {item.model}/{item.subject}{flag}: {item.why or ''}")
+    console.print(", ".join(f"{k.replace('_', ' ')} {v}" for k, v in counts.items()))
+    if as_json:
+        print(
+            json.dumps(
+                {
+                    "domain": domain,
+                    "counts": counts,
+                    "items": [i.model_dump(mode="json") for i in items],
+                }
+            )
+        )
+
+
+def issues_command(
+    domain: Annotated[str, typer.Argument(help="the domain whose labels to check")],
+    model: Annotated[str, typer.Option("--model", help="the model (a binary classifier)")],
+    positive: Annotated[str, typer.Option("--positive", help="its positive label, e.g. fraud")],
+    tenant: Annotated[
+        str | None, typer.Option("--tenant", help="one tenant's labels (default: all)")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON summary as the last line")] = False,
+) -> None:
+    """Send labels the model's out-of-sample scores strongly disagree with to a second reviewer
+    (confident learning)."""
+    from verticals.core.db import session_scope
+    from verticals.core.labeling.issues import flag_label_issues
+
+    with session_scope() as session:
+        flagged = flag_label_issues(
+            session, domain=domain, model=model, positive=positive, tenant=tenant
+        )
+        found = [
+            {"id": row.id, "subject": row.subject, "label": row.label, "issue": row.issue_score}
+            for row in flagged
+        ]
+    for row in found:
+        console.print(
+            f"{row['id']:>7} {row['subject']}: labelled {row['label']!r}, "
+            f"issue score {row['issue']:.3f}"
+        )
+    console.print(f"{len(found)} label(s) sent for a second opinion")
+    if as_json:
+        print(json.dumps({"domain": domain, "model": model, "flagged": found}))
+
+
 def label_app() -> typer.Typer:
     app = typer.Typer(help="Labeling: the annotation queue and active learning.")
     app.command("simulate")(simulate_command)
+    app.command("queue")(queue_command)
+    app.command("issues")(issues_command)
     return app
