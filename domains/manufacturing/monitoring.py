@@ -10,9 +10,10 @@ The sensors are the model's own (``RulModel.used_sensors``) when it is loaded, e
 informative ones (the seven constant sensors carry no signal), and the output is watched only
 then.
 
-Not watched: the failure-risk model. Its answers are recorded, but not its inputs (only their
-hash), and no sample of its outputs ships with it to compare with. Nor performance: the domain
-stores no maintenance outcomes to join to the estimates.
+The failure-risk model is watched for performance only: the readings scored for a registered
+machine are queued in core's labeling queue with their score, and a planner's maintenance outcome
+labels the newest one (``outcomes.py``); those labels against the scores give precision, recall,
+AP and ROC AUC. No drift: no sample of its inputs or outputs ships with the model to compare with.
 """
 
 from __future__ import annotations
@@ -26,8 +27,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from verticals.core.db.base import utcnow
 from verticals.core.db.models import PredictionRecordRow
+from verticals.core.labeling.tables import LabelItemRow
 from verticals.core.monitoring.spec import (
     Columns,
+    Labelled,
     WatchedFeature,
     WatchedModel,
     WatchSpec,
@@ -102,6 +105,53 @@ def _columns(readings: np.ndarray, sensors: Sequence[str]) -> dict[str, np.ndarr
     return {name: readings[:, READING_COLUMNS.index(name)] for name in sensors}
 
 
+def _scored_readings(session: Session, config: WindowConfig) -> list:
+    """(score, label) of the failure model's newest queued readings (production version)."""
+    version = production_version(session, NAME, shipping.FAILURE)
+    if version is None:
+        return []
+    query = (
+        select(LabelItemRow.score, LabelItemRow.label, LabelItemRow.created_at)
+        .where(
+            LabelItemRow.domain == NAME,
+            LabelItemRow.model == shipping.FAILURE,
+            LabelItemRow.model_version == version.version,
+            LabelItemRow.score.is_not(None),
+        )
+        .order_by(LabelItemRow.id.desc())
+    )
+    if config.max_age_s is not None:
+        query = query.where(
+            LabelItemRow.created_at >= utcnow() - timedelta(seconds=config.max_age_s)
+        )
+    return list(session.execute(query.limit(config.max_count)).all())[::-1]
+
+
+def failure_window(session: Session, config: WindowConfig) -> Window:
+    rows = _scored_readings(session, config)
+    return Window(
+        columns={},
+        count=len(rows),
+        start=rows[0][2] if rows else None,
+        end=rows[-1][2] if rows else None,
+    )
+
+
+def failure_outcomes(session: Session, config: WindowConfig) -> Labelled:
+    """The scores of the window's readings, and of those with a recorded outcome, whether the
+    machine failed (1) or ran fine (0)."""
+    from verticals.domains.manufacturing.outcomes import FAILED
+
+    rows = _scored_readings(session, config)
+    scores = np.array([r[0] for r in rows], dtype=np.float64)
+    known = np.array([r[1] is not None for r in rows], dtype=bool)
+    return Labelled(
+        scores=scores[known] if rows else scores,
+        labels=np.array([r[1] == FAILED for r in rows if r[1] is not None], dtype=bool),
+        all_scores=scores,
+    )
+
+
 def watch_spec(
     sensors: Sequence[str] = INFORMATIVE_SENSORS, model: RulModel | None = None
 ) -> WatchSpec:
@@ -143,6 +193,15 @@ def watch_spec(
                 + ((WatchedFeature(OUTPUT, output=True),) if model is not None else ()),
                 current=current,
                 reference=reference,
+            ),
+            WatchedModel(
+                model=shipping.FAILURE,
+                features=(),  # performance only (see the module's docstring)
+                current=failure_window,
+                reference=dict,
+                labels=failure_outcomes,
+                # machines are scored by the few a day: a month's readings, from 20 on
+                window=WindowConfig(max_count=1000, max_age_s=30 * 86400.0, min_count=20),
             ),
         )
     )

@@ -152,5 +152,42 @@ def test_the_output_is_declared_in_a_process_that_has_not_loaded_the_model(db) -
 
     fresh = ManufacturingDomain()
     fresh.ensure_production_model()
-    (model,) = fresh.monitoring().models
+    model = fresh.monitoring().get("rul")
     assert [f.name for f in model.features if f.output] == ["rul"]
+
+
+def test_maintenance_outcomes_give_the_failure_models_performance(client, auth, watched) -> None:
+    writer = auth("manufacturing:read,manufacturing:write")
+    run = {
+        "type": "M",
+        "air_temperature_k": 300.0,
+        "process_temperature_k": 310.0,
+        "rotational_speed_rpm": 1500,
+        "torque_nm": 40.0,
+        "tool_wear_min": 100,
+    }
+    strained = {"torque_nm": 68.0, "rotational_speed_rpm": 1250, "tool_wear_min": 230}
+    for i, (change, failed) in enumerate([({}, False)] * 3 + [(strained, True)] * 2):
+        asset = f"mill-{i}"
+        client.post(
+            "/v1/manufacturing/assets",
+            json={"asset_id": asset, "kind": "machine_tool"},
+            headers=writer,
+        )
+        r = client.post(
+            "/v1/manufacturing/machines:score",
+            json={**run, **change, "asset_id": asset},
+            headers=writer,
+        )
+        assert r.status_code == 200, r.text
+        if i < 4:  # the last machine's outcome is not in yet
+            r = client.post(
+                f"/v1/manufacturing/assets/{asset}/outcome", json={"failed": failed}, headers=writer
+            )
+            assert r.status_code == 200, r.text
+    report = report_for(watched, "manufacturing", "failure")
+    assert report.features == [] and report.window.count == 5
+    labelled = report.performance["from_labels"]
+    assert (labelled["labelled"], labelled["positives"]) == (4, 1)
+    assert labelled["roc_auc"] == 1.0  # the strained reading scored above the normal ones
+    assert report.performance["estimated"]["predictions"] == 5
