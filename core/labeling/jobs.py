@@ -16,12 +16,12 @@ import logging
 import os
 import socket
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import lru_cache
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from pydantic import BaseModel, Field
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session
 from verticals.core.db.base import utcnow
 from verticals.core.labeling.tables import RetrainJobRow
@@ -107,7 +107,7 @@ def retrainable() -> frozenset[tuple[str, str]]:
     """(domain, model) pairs some installed domain can retrain (read once per process)."""
     from verticals.core.plugins import discover
 
-    pairs = set()
+    pairs: set[tuple[str, str]] = set()
     for name, domain in discover().domains.items():
         try:
             recipe = domain.retraining()
@@ -158,10 +158,27 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def claim_next(session: Session, worker: str, domain: str | None = None) -> RetrainJobRow | None:
-    """Claim the oldest queued job (of ``domain``, if given) for ``worker``; None when none is
-    left. Commit the session right after, before running the job."""
-    query = select(RetrainJobRow.id).where(RetrainJobRow.status == "queued")
+STALE_AFTER = timedelta(hours=12)  # longer than any retrain: its worker died (a crash, SIGKILL)
+
+
+def _claimable(stale_before: datetime) -> Any:
+    return (RetrainJobRow.status == "queued") | (
+        (RetrainJobRow.status == "running") & (RetrainJobRow.started_at < stale_before)
+    )
+
+
+def claim_next(
+    session: Session,
+    worker: str,
+    domain: str | None = None,
+    *,
+    stale_after: timedelta = STALE_AFTER,
+) -> RetrainJobRow | None:
+    """Claim the oldest queued job (of ``domain``, if given) for ``worker``, or one whose worker
+    has held it ``stale_after`` without finishing (it died: the job is run again, not lost);
+    None when none is left. Commit the session right after, before running the job."""
+    stale_before = utcnow() - stale_after
+    query = select(RetrainJobRow.id).where(_claimable(stale_before))
     if domain is not None:
         query = query.where(RetrainJobRow.domain == domain)
     candidates = session.scalars(
@@ -170,11 +187,11 @@ def claim_next(session: Session, worker: str, domain: str | None = None) -> Retr
     for job_id in candidates:
         result = session.execute(
             update(RetrainJobRow)
-            .where(RetrainJobRow.id == job_id, RetrainJobRow.status == "queued")
+            .where(RetrainJobRow.id == job_id, _claimable(stale_before))
             .values(status="running", worker=worker, started_at=utcnow())
             .execution_options(synchronize_session=False)
         )
-        if result.rowcount == 1:
+        if cast("CursorResult[Any]", result).rowcount == 1:
             return session.get(RetrainJobRow, job_id, populate_existing=True)
     return None
 

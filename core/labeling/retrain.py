@@ -191,7 +191,7 @@ def _compress(
     is_tree = isinstance(target, TreeCompressionTarget)
     variant = recipe.compressed_variant or ("onnx-fp32" if is_tree else "onnx-int8")
     try:
-        if is_tree:
+        if isinstance(target, TreeCompressionTarget):
             report = compress_trees(target, folder, budget_s=recipe.compression_budget_s)
         else:
             report = compress(target, folder)

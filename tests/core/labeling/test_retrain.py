@@ -187,6 +187,10 @@ def test_a_job_is_claimed_by_one_worker_only(db):
         assert claim_next(session, "late") is None
         row = session.get(RetrainJobRow, job.id)
         assert row.status == "running" and row.worker.startswith("w")
+    # its worker died: once stale, another worker takes the job over (it is not lost)
+    with session_scope() as session:
+        again = claim_next(session, "rescuer", stale_after=timedelta(0))
+        assert again is not None and again.id == job.id and again.worker == "rescuer"
 
 
 def test_drain_records_each_outcome(db):
