@@ -56,6 +56,7 @@ from verticals.domains.medical.model.metrics import (
 )
 from verticals.domains.medical.model.networks import MedicalNet, NetworkSpec, build_network
 from verticals.domains.medical.model.preprocess import preprocess_batch
+from verticals.domains.medical.model.semisupervised import FixMatchLoss, SemiSupervised
 from verticals.domains.medical.model.tasks import TASKS, TaskSpec, get_task
 
 WORKER = "verticals.domains.medical.model.training:distributed_worker"
@@ -238,6 +239,7 @@ class Fitted:
     model: MedicalNet
     result: TrainResult
     averaged_epochs: int
+    pseudo_labels: dict[str, int] | None = None  # per class, when trained semi-supervised
 
 
 def fit_network(
@@ -258,6 +260,8 @@ def fit_network(
     callbacks: Sequence[Callable[[EpochMetrics], None]] = (),
     metadata: dict[str, str] | None = None,
     transforms: Callable[[int], Callable] = train_transforms,
+    unlabelled: np.ndarray | None = None,
+    semi: SemiSupervised | None = None,
 ) -> Fitted:
     """Train one network on ``train_set`` with ``recipe``.
 
@@ -265,6 +269,7 @@ def fit_network(
     with ``select="best"`` and a ``val_set``, the best epoch on it (early stopping per the
     recipe); with ``select="last"`` the last epoch, and ``val_set`` (if any) is only scored
     each epoch, never used to pick anything (cross-validation folds, the final model).
+    ``unlabelled`` images (``[N, 1, S, S]``) add FixMatch pseudo-labelling (:mod:`.semisupervised`).
     """
     if select not in ("best", "last"):
         raise ValueError(f"select must be 'best' or 'last', got {select!r}")
@@ -294,13 +299,20 @@ def fit_network(
     targets = (train_set.labels == spec.positive_index).astype(np.float32)
     loss = (BinaryLoss.balanced(targets, recipe.label_smoothing) if recipe.balance_classes
             else BinaryLoss(recipe.label_smoothing))
+    fixmatch = None
+    if unlabelled is not None and len(unlabelled):
+        if ctx.distributed:
+            raise InvalidInput("semi-supervised training runs in one process (no --nproc)")
+        fixmatch = FixMatchLoss(
+            loss, model, unlabelled, semi or SemiSupervised(), float(targets.mean()), seed
+        )
     keep = recipe.average_last or (None if choose_best else 1)
     averager = _WeightAverager(model, keep) if keep else None
     trainer = Trainer(
         model,
         TensorImageDataset(train_set, spec.positive_index, transforms(seed * 97 + ctx.rank)),
         TensorImageDataset(val_set, spec.positive_index) if val_set is not None else None,
-        loss,
+        fixmatch or loss,
         config,
         metrics_fn=binary_metrics,
         output_dir=output_dir,
@@ -318,7 +330,8 @@ def fit_network(
     if averager is not None and averager.states:  # main process; others keep the best epoch
         fitted = averager.averaged(network, train_set.images, recipe.batch_size)
     averaged = len(averager.states) if averager is not None and recipe.average_last else 0
-    return Fitted(fitted.cpu().eval(), result, averaged)
+    pseudo = fixmatch.report(spec.labels, spec.positive_index) if fixmatch else None
+    return Fitted(fitted.cpu().eval(), result, averaged, pseudo)
 
 
 def logits_of(model: nn.Module, images: np.ndarray) -> np.ndarray:
