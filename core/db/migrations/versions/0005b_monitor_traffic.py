@@ -1,7 +1,6 @@
 """core: monitoring traffic (requests, shed and failed ones, per replica, domain and interval)
 
-A second head off core_0005 (core_0006 is labeling's, written alongside); ``upgrade heads``
-applies both, in either order: neither touches the other's tables.
+Written alongside labeling's core_0006, which follows it: one line of core revisions.
 
 Revision ID: core_0005b
 Revises: core_0005

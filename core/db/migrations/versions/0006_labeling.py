@@ -1,7 +1,7 @@
 """core: labeling (one annotation queue for every domain, annotations, retraining jobs)
 
 Revision ID: core_0006
-Revises: core_0005
+Revises: core_0005b
 Create Date: 2026-12-03
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "core_0006"
-down_revision = "core_0005"
+down_revision = "core_0005b"
 branch_labels = None
 depends_on = None
 
