@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from verticals.core.db.base import utcnow
 from verticals.core.errors import Conflict, NotFound
-from verticals.core.monitoring.tables import AlertDeliveryRow, AlertRow, RuleStateRow
+from verticals.core.monitoring.tables import AlertDeliveryRow, AlertRow, OutboxRow, RuleStateRow
 
 OPEN_STATES = ("firing", "acknowledged")
 Transition = Literal["firing", "acknowledged", "resolved"]
@@ -69,10 +69,25 @@ class DeliveryOut(BaseModel):
 
 
 class Change(BaseModel):
-    """A transition to send to the sinks."""
+    """A transition to send to the sinks; ``outbox_id``: its row in the outbox (marked sent once
+    the sinks have had it)."""
 
     transition: Transition
     alert: AlertOut
+    outbox_id: int | None = None
+
+
+def _recorded(session: Session, change: Change) -> Change:
+    """The change, written to the outbox in the transition's own transaction."""
+    row = OutboxRow(
+        alert_id=change.alert.id,
+        change=change.model_dump(mode="json", exclude={"outbox_id"}),
+        created_at=utcnow(),
+    )
+    session.add(row)
+    session.flush()
+    change.outbox_id = row.id
+    return change
 
 
 def alert_out(row: AlertRow) -> AlertOut:
@@ -132,7 +147,9 @@ def apply_signals(
                 )
                 session.add(alert)
                 session.flush()
-                changes.append(Change(transition="firing", alert=alert_out(alert)))
+                changes.append(
+                    _recorded(session, Change(transition="firing", alert=alert_out(alert)))
+                )
                 from verticals.core.labeling.jobs import queue_retrain_for_alert  # the loop
 
                 queue_retrain_for_alert(session, alert)  # drift/performance: a retrain queued
@@ -143,7 +160,9 @@ def apply_signals(
                 alert.state, alert.resolved_at, alert.updated_at = "resolved", now, now
                 alert.value, alert.summary = signal.value, f"resolved: {signal.summary}"
                 session.flush()
-                changes.append(Change(transition="resolved", alert=alert_out(alert)))
+                changes.append(
+                    _recorded(session, Change(transition="resolved", alert=alert_out(alert)))
+                )
         else:  # between the two: hold whatever holds (hysteresis band)
             state.clear_since = None
             if alert is None:
@@ -169,7 +188,7 @@ def acknowledge(session: Session, alert_id: int, by: str) -> Change:
         now,
     )
     session.flush()
-    return Change(transition="acknowledged", alert=alert_out(row))
+    return _recorded(session, Change(transition="acknowledged", alert=alert_out(row)))
 
 
 def list_alerts(

@@ -14,7 +14,7 @@ from verticals.core.db.session import session_scope
 from verticals.core.monitoring import lease, traffic
 from verticals.core.monitoring.service import evaluate_once
 from verticals.core.monitoring.settings import MonitorSettings, monitor_settings
-from verticals.core.monitoring.sinks import dispatch
+from verticals.core.monitoring.sinks import dispatch, pump_outbox
 from verticals.core.plugins import PluginRegistry
 
 log = logging.getLogger("verticals.monitoring")
@@ -39,6 +39,7 @@ class Evaluator:
             return False
         _, changes = evaluate_once(self.plugins, self.settings)
         dispatch(changes, self.settings)
+        pump_outbox(self.settings)  # what a replica that died before sending left behind
         self.passes += 1
         return True
 

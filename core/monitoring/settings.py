@@ -38,6 +38,12 @@ class MonitorSettings(BaseSettings):
     webhook_attempts: int = Field(4, ge=1, le=10)
     webhook_backoff_s: float = Field(0.5, ge=0, description="first retry delay; doubles")
     webhook_timeout_s: float = Field(5.0, gt=0)
+    outbox_grace_s: float = Field(
+        120.0,
+        ge=0,
+        description="an alert transition still unsent this long after it was recorded (its "
+        "replica died before sending it) is sent by the next evaluator pass",
+    )
 
 
 def monitor_settings() -> MonitorSettings:

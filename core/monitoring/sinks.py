@@ -1,6 +1,7 @@
 """Where alert transitions go: the log, and a webhook (JSON body signed with HMAC-SHA256 in
 ``X-Verticals-Signature: sha256=<hex>``, retried with exponential backoff). Every delivery's
-outcome is recorded in ``monitor_deliveries``."""
+outcome is recorded in ``monitor_deliveries``. Transitions are recorded in the outbox with the
+transition itself and marked sent here; :func:`pump_outbox` sends what a dead replica left."""
 
 from __future__ import annotations
 
@@ -13,12 +14,14 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
+from sqlalchemy import select, update
 from verticals.core.db.base import utcnow
 from verticals.core.db.session import session_scope
 from verticals.core.monitoring.alerts import Change
 from verticals.core.monitoring.settings import MonitorSettings
-from verticals.core.monitoring.tables import AlertDeliveryRow
+from verticals.core.monitoring.tables import AlertDeliveryRow, OutboxRow
 
 log = logging.getLogger("verticals.monitoring.alerts")
 SIGNATURE_HEADER = "X-Verticals-Signature"
@@ -111,8 +114,15 @@ def dispatch(changes: list[Change], settings: MonitorSettings) -> list[Delivery]
                     "webhook delivery of alert %s failed: %s", change.alert.id, delivery.error
                 )
             outcomes.append((change, "webhook", delivery))
-    if outcomes:
+    sent = [c.outbox_id for c in changes if c.outbox_id is not None]
+    if outcomes or sent:
         with session_scope() as session:
+            if sent:
+                session.execute(
+                    update(OutboxRow)
+                    .where(OutboxRow.id.in_(sent), OutboxRow.sent_at.is_(None))
+                    .values(sent_at=utcnow())
+                )
             for change, sink, delivery in outcomes:
                 session.add(
                     AlertDeliveryRow(
@@ -127,3 +137,21 @@ def dispatch(changes: list[Change], settings: MonitorSettings) -> list[Delivery]
                     )
                 )
     return [delivery for _, _, delivery in outcomes]
+
+
+def pump_outbox(settings: MonitorSettings, *, now: datetime | None = None) -> int:
+    """Send the transitions recorded at least ``outbox_grace_s`` ago and never marked sent (the
+    replica that recorded them died first); run by the lease holder. Returns how many."""
+    due = (now or utcnow()) - timedelta(seconds=settings.outbox_grace_s)
+    with session_scope() as session:
+        rows = session.scalars(
+            select(OutboxRow)
+            .where(OutboxRow.sent_at.is_(None), OutboxRow.created_at <= due)
+            .order_by(OutboxRow.id)
+            .limit(100)
+        ).all()
+        changes = [Change.model_validate({**row.change, "outbox_id": row.id}) for row in rows]
+    if changes:
+        log.warning("sending %d alert transition(s) left unsent by a replica", len(changes))
+        dispatch(changes, settings)
+    return len(changes)

@@ -107,3 +107,18 @@ class TrafficRow(Base):
     shed: Mapped[int] = mapped_column(Integer)
     errors: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+
+
+class OutboxRow(Base):
+    """An alert transition to send, written in the same transaction as the transition (migration
+    ``core_0005b``): a replica that dies between committing an alert and posting it leaves the
+    row unsent, and the next evaluator pass sends it (at least once, never lost)."""
+
+    __tablename__ = "monitor_outbox"
+    __table_args__ = (Index("ix_monitor_outbox_unsent", "sent_at", "created_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("monitor_alerts.id", ondelete="CASCADE"))
+    change: Mapped[dict[str, Any]] = mapped_column(JSON)  # the Change, as sent
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)

@@ -83,3 +83,25 @@ def test_unreachable_webhook_is_recorded_as_failed(db) -> None:
     )
     (webhook,) = [o for o in dispatch(_fire(), settings) if o.attempts == 2]
     assert webhook.status == "failed" and webhook.error
+
+
+def test_a_transition_left_unsent_by_a_dead_replica_is_sent_once(db, receiver) -> None:
+    from verticals.core.monitoring.sinks import pump_outbox
+
+    receiver["fail_first"] = 0
+    settings = MonitorSettings(webhook_url=receiver["url"], outbox_grace_s=0)
+    _fire()  # committed, then the replica died before dispatching it
+    assert pump_outbox(MonitorSettings(webhook_url=receiver["url"])) == 0  # still in its grace
+    assert pump_outbox(settings) == 1
+    (body,) = receiver["bodies"]
+    assert json.loads(body)["transition"] == "firing"
+    assert pump_outbox(settings) == 0  # sent once
+    # a transition dispatched by the replica that recorded it is not sent again
+    signal = Signal(rule="drift", domain="d", model="m", ratio=0.1, value=0.0, summary="ok")
+    with session_scope() as session:
+        changes = apply_signals(
+            session, [signal], for_s=0, resolve_for_s=0, resolve_ratio=0.8, now=utcnow()
+        )
+    assert [c.transition for c in changes] == ["resolved"]
+    dispatch(changes, settings)
+    assert pump_outbox(settings) == 0 and len(receiver["bodies"]) == 2
