@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from verticals.core.auth import Principal
     from verticals.core.compression.target import CompressionTarget
     from verticals.core.labeling.retrain import RetrainRecipe
+    from verticals.core.labeling.shadow import ShadowSource
     from verticals.core.labeling.simulate import Learner
     from verticals.core.monitoring.spec import WatchSpec
 
@@ -134,6 +135,11 @@ class Domain(ABC):
     def retraining(self) -> RetrainRecipe | None:
         """How ``verticals retrain <name>`` retrains this domain's models (data plus accepted
         labels, the recipe, the metric); None: not retrainable. See docs/labeling.md."""
+        return None
+
+    def shadow(self) -> ShadowSource | None:
+        """The live traffic a staged challenger scores in shadow (recorded, never returned) and
+        how it scores it; None: no shadow evaluation. See docs/labeling.md."""
         return None
 
     def labeling_learner(

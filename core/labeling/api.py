@@ -1,4 +1,5 @@
-"""``/v1/ops/retrain``: queue a retraining job (``ops:write``) and list jobs (``ops:read``).
+"""``/v1/ops/retrain``: queue a retraining job (``ops:write``) and list jobs (``ops:read``);
+``/v1/ops/shadow``: a staged challenger's shadow comparison with its champion (``ops:read``).
 
 The API only queues: a worker (``verticals retrain all --worker``) runs the job outside the
 API process. Queuing twice for one domain/model returns the job already waiting.
@@ -19,6 +20,7 @@ from verticals.core.labeling.jobs import (
     list_jobs,
     queue_job,
 )
+from verticals.core.labeling.shadow import ShadowReport, shadow_report_for
 from verticals.core.plugins import PluginRegistry
 from verticals.core.serving.deps import require_scope
 
@@ -71,5 +73,17 @@ def build_retrain_router() -> APIRouter:
         """Retrain jobs, newest first, with their reports (``result``) once finished."""
         with session_scope() as session:
             return list_jobs(session, status=status, domain=domain, limit=limit)
+
+    @router.get("/shadow", response_model=ShadowReport)
+    def shadow(
+        request: Request,
+        _: Annotated[Principal, Depends(require_scope("ops:read"))],
+        domain: Annotated[str, Query(max_length=64)],
+        model: Annotated[str | None, Query(max_length=120)] = None,
+        version: Annotated[str | None, Query(max_length=120)] = None,
+    ) -> ShadowReport:
+        """The staged challenger (``version``, default the newest staged after production)
+        against the champion on the same labelled live subjects it scored in shadow."""
+        return shadow_report_for(request.app.state.plugins, domain, model, version)
 
     return router
