@@ -378,3 +378,17 @@ def get_strategy(name: str, **options: Any) -> Strategy:
         return factory(**options)
     except TypeError as exc:
         raise InvalidInput(f"bad options for strategy {name!r}: {exc}") from None
+
+
+_MARGIN = Uncertainty(measure="margin")
+
+
+def doubt(probability: float, threshold: float) -> Choice:
+    """One live prediction's place in a labeling queue: uncertainty by the margin of its
+    positive-class ``probability`` to the decision ``threshold`` (score in [0, 1], 1 on the
+    threshold), with the reason shown next to it."""
+    t = min(max(float(threshold), 1e-6), 1 - 1e-6)
+    pool = Pool(np.array([min(max(float(probability), 0.0), 1.0)]), threshold=t)
+    # one candidate: the generator never decides anything
+    (choice,) = _MARGIN.select(pool, 1, rng=np.random.default_rng(0))
+    return choice

@@ -10,14 +10,13 @@ items leave the queue (superseded).
 
 from __future__ import annotations
 
-import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from verticals.core.auth import Principal
 from verticals.core.db.base import utcnow
 from verticals.core.errors import NotFound
 from verticals.core.labeling import store
-from verticals.core.labeling.strategies import Pool, Uncertainty
+from verticals.core.labeling.strategies import doubt
 from verticals.core.labeling.tables import LabelItemRow
 from verticals.domains.manufacturing import NAME
 from verticals.domains.manufacturing.model.failure import FailureEstimate, MachineReading
@@ -26,8 +25,6 @@ from verticals.domains.manufacturing.schemas import OutcomeIn, OutcomeOut
 
 FAILED, RAN_FINE = "failure", "ok"
 LABELS = (FAILED, RAN_FINE)  # the positive one first
-_MARGIN = Uncertainty(measure="margin")
-_RNG = np.random.default_rng(0)  # one candidate: the draw never decides anything
 
 
 def queue_reading(
@@ -39,9 +36,7 @@ def queue_reading(
     estimate: FailureEstimate,
     model_version: str,
 ) -> LabelItemRow:
-    threshold = min(max(estimate.threshold, 1e-6), 1 - 1e-6)
-    pool = Pool(np.array([estimate.failure_probability]), threshold=threshold)
-    (choice,) = _MARGIN.select(pool, 1, rng=_RNG)
+    choice = doubt(estimate.failure_probability, estimate.threshold)
     scored_at = utcnow()
     return store.enqueue(
         session,

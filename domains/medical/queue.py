@@ -4,22 +4,18 @@ of the probability to the task's threshold (the margin strategy of core's active
 
 from __future__ import annotations
 
-import numpy as np
 from sqlalchemy.orm import Session
 from verticals.core.labeling import store
-from verticals.core.labeling.strategies import Pool, Uncertainty
+from verticals.core.labeling.strategies import doubt
 
 DOMAIN = "medical"
-_MARGIN = Uncertainty(measure="margin")
-_RNG = np.random.default_rng(0)  # one candidate: the draw never decides anything
 
 
 def review_priority(
     probability: float, threshold: float, *, in_scope: bool, ood_score: float | None
 ) -> tuple[float, str]:
     """(priority, why): uncertainty in [0, 1], plus 1 for a study outside the model's scope."""
-    pool = Pool(np.array([probability]), threshold=min(max(threshold, 1e-6), 1 - 1e-6))
-    (choice,) = _MARGIN.select(pool, 1, rng=_RNG)
+    choice = doubt(probability, threshold)
     if in_scope:
         return choice.score, choice.reason
     unusual = "" if ood_score is None else f" (out-of-distribution score {ood_score:.2f})"

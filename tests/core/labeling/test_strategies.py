@@ -132,3 +132,12 @@ def test_a_pool_of_100k_is_fast(rng):
     started = time.perf_counter()
     assert len(get_strategy("diversity").select(pool, 50, rng=rng, exclude=labelled)) == 50
     assert time.perf_counter() - started < 5.0
+
+
+def test_doubt_ranks_live_predictions_by_their_margin_to_the_threshold():
+    from verticals.core.labeling.strategies import doubt
+
+    near, far = doubt(0.31, 0.3), doubt(0.95, 0.3)
+    assert near.score > far.score and 0 <= far.score <= near.score <= 1
+    assert "0.31" in near.reason and "threshold 0.3" in near.reason
+    assert doubt(1.2, 0.0).score >= 0  # out-of-range inputs are clipped, not refused
