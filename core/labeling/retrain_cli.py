@@ -1,4 +1,5 @@
-"""``verticals retrain <domain>``: once, on a schedule (``--every``), or as a job worker.
+"""``verticals retrain <domain>``: once, on a schedule (``--every``), or as a job worker;
+``--shadow``: the staged challenger scores new live traffic in shadow (core/labeling/shadow.py).
 
 - once: retrain now, print the report (``--json``: its JSON as the last line);
 - ``--every 24h``: a first run at once, then one per interval; each run is recorded as a
@@ -137,6 +138,18 @@ def retrain_command(
     as_json: Annotated[
         bool, typer.Option("--json", help="the report's JSON as the last line")
     ] = False,
+    shadow: Annotated[
+        bool,
+        typer.Option(
+            "--shadow",
+            help="instead: score new live traffic with the staged challenger in shadow, "
+            "then print its comparison with the champion on labelled subjects",
+        ),
+    ] = False,
+    version: Annotated[
+        str | None,
+        typer.Option("--version", help="with --shadow: the staged version (default: newest)"),
+    ] = None,
 ) -> None:
     """Train a challenger on the domain's data plus accepted labels, judge it against the
     production champion on the same held-back slice, compress it, and promote it through the
@@ -149,6 +162,9 @@ def retrain_command(
     interval = parse_interval(every) if every else None
     plugins = discover()
     prepare_database(plugins)
+    if shadow:
+        _shadow(plugins, domain, model, version, as_json)
+        return
     if not worker or domain != "all":
         recipe_for(plugins, domain)  # fail fast on a domain that cannot retrain
     if not worker:
@@ -193,3 +209,30 @@ def _once(
         log_fn=console.print,
     )
     return report.model_dump(mode="json")
+
+
+def _shadow(
+    plugins: Any, domain: str, model: str | None, version: str | None, as_json: bool
+) -> None:
+    """``--shadow``: one shadow scoring run, then the report (recorded, never served)."""
+    from verticals.core.labeling.shadow import shadow_report_for, shadow_score
+
+    run = shadow_score(plugins, domain, model, version)
+    console.print(
+        f"{run.domain}/{run.model}:{run.version}: {run.scored} new live subject(s) scored in "
+        f"shadow ({run.total} in all) in {run.seconds:.2f}s"
+    )
+    report = shadow_report_for(plugins, domain, run.model, run.version)
+
+    def fmt(value: float | None) -> str:
+        return "-" if value is None else f"{value:.4f}"
+
+    console.print(
+        f"on {report.n} labelled subjects ({report.positives} {report.positive_label}, "
+        f"{report.unlabelled} unlabelled): challenger AP {fmt(report.challenger.average_precision)} "
+        f"AUC {fmt(report.challenger.roc_auc)}; champion AP "
+        f"{fmt(report.champion.average_precision)} AUC {fmt(report.champion.roc_auc)}"
+        + (f" ({report.note})" if report.note else "")
+    )
+    if as_json:
+        print(json.dumps({"run": run.model_dump(mode="json"), **report.model_dump(mode="json")}))

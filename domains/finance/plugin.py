@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from verticals.core.monitoring.spec import WatchSpec
     from verticals.domains.finance.retraining import FinanceRetrainRecipe
     from verticals.domains.finance.runtime import Runtime
+    from verticals.domains.finance.shadow import FinanceShadowSource
 
 
 class FinanceDomain(Domain):
@@ -131,6 +132,11 @@ class FinanceDomain(Domain):
         from verticals.domains.finance.retraining import FinanceRetrainRecipe
 
         return FinanceRetrainRecipe.from_settings()
+
+    def shadow(self) -> FinanceShadowSource:
+        from verticals.domains.finance.shadow import FinanceShadowSource
+
+        return FinanceShadowSource()
 
     def compression_target(
         self, model_name: str, data_file: Path | None, split: str
