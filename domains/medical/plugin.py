@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from verticals.core.compression.target import CompressionTarget
     from verticals.core.labeling.simulate import Learner
     from verticals.core.monitoring.spec import WatchSpec
+    from verticals.domains.medical.retraining import MedicalRetrainRecipe
     from verticals.domains.medical.runtime import InferenceEngine
     from verticals.domains.medical.service import StudyService
 
@@ -144,6 +145,12 @@ class MedicalDomain(Domain):
 
         model_api.ensure_production_models()
         return medical_compression_target(model_name, data_file, split)
+
+    def retraining(self) -> MedicalRetrainRecipe:
+        """MedMNIST plus reviewed studies; ``--data`` unlabelled images (semi-supervised)."""
+        from verticals.domains.medical.retraining import MedicalRetrainRecipe
+
+        return MedicalRetrainRecipe.from_settings()
 
     def monitoring(self) -> WatchSpec:
         """Per task: intensity statistics, embedding, OOD score and probability of the stored

@@ -220,11 +220,11 @@ def test_a_drift_alert_queues_one_retrain_not_two(db):
         signals = [
             Signal(rule="drift", summary="d", **fraud),
             Signal(rule="latency", summary="l", **fraud),
-            # medical declares no retraining recipe: its drift queues nothing
+            # a model no domain can retrain: its drift queues nothing
             Signal(
                 rule="drift",
                 domain="medical",
-                model="pneumonia",
+                model="no-such-task",
                 ratio=ratio,
                 value=ratio,
                 summary="m",
@@ -278,7 +278,7 @@ def test_worker_command_drains_and_records_failures(db):
     from verticals.core.labeling.retrain_cli import retrain_command
 
     with session_scope() as session:
-        queue_job(session, domain="medical", model="pneumonia", trigger="manual")
+        queue_job(session, domain="medical", model="no-such-task", trigger="manual")
     app = typer.Typer()
     app.command()(retrain_command)
     result = CliRunner().invoke(app, ["all", "--worker", "--json"])
@@ -286,7 +286,7 @@ def test_worker_command_drains_and_records_failures(db):
     assert json.loads(result.stdout.strip().splitlines()[-1]) == {"jobs_run": 1}
     with session_scope() as session:
         (job,) = list_jobs(session)
-    assert job.status == "failed" and "declares no retraining recipe" in job.result["error"]
+    assert job.status == "failed" and "cannot retrain 'no-such-task'" in job.result["error"]
 
 
 def test_schedule_interval_and_sigterm():
