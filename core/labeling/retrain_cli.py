@@ -215,8 +215,26 @@ def _shadow(
     plugins: Any, domain: str, model: str | None, version: str | None, as_json: bool
 ) -> None:
     """``--shadow``: one shadow scoring run, then the report (recorded, never served)."""
-    from verticals.core.labeling.shadow import shadow_report_for, shadow_score
+    from verticals.core.db import session_scope
+    from verticals.core.errors import NotFound
+    from verticals.core.labeling.shadow import (
+        model_for,
+        shadow_report_for,
+        shadow_score,
+        source_for,
+        staged_version,
+    )
 
+    model = model_for(source_for(plugins, domain), domain, model)
+    if version is None:  # none staged is the usual state: a scheduled run just ends
+        try:
+            with session_scope() as session:
+                staged_version(session, domain, model)
+        except NotFound as exc:
+            console.print(f"{exc.message}: nothing to shadow")
+            if as_json:
+                print(json.dumps({"run": None, "detail": exc.message}))
+            return
     run = shadow_score(plugins, domain, model, version)
     console.print(
         f"{run.domain}/{run.model}:{run.version}: {run.scored} new live subject(s) scored in "

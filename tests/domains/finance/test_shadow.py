@@ -96,16 +96,23 @@ def test_staged_challenger_scores_live_traffic_in_shadow(
     assert client.get("/v1/ops/shadow?domain=finance", headers=auth(score_key)).status_code == 403
     missing = client.get("/v1/ops/shadow?domain=finance&version=nope", headers=auth(ops))
     assert missing.status_code == 404
+    assert client.get("/v1/ops/shadow?domain=nope", headers=auth(ops)).status_code == 404
+    wrong = client.get("/v1/ops/shadow?domain=finance&model=other", headers=auth(ops))
+    assert wrong.status_code == 422 and "cannot shadow" in wrong.json()["error"]["message"]
 
 
 def test_shadow_from_the_cli(client, score_key, auth, make_tx):
     from verticals.apps.cli.main import build_cli
 
+    cli = build_cli()
+    idle = CliRunner().invoke(cli, ["retrain", "finance", "--shadow", "--json"])
+    assert idle.exit_code == 0, idle.output  # nothing staged: a scheduled run just ends
+    assert "no staged challenger" in json.loads(idle.output.strip().splitlines()[-1])["detail"]
     _stage_production_again()
     _score(
         client, score_key, auth, [make_tx(i, tx_datetime="2018-08-03T09:00:00") for i in range(4)]
     )
-    result = CliRunner().invoke(build_cli(), ["retrain", "finance", "--shadow", "--json"])
+    result = CliRunner().invoke(cli, ["retrain", "finance", "--shadow", "--json"])
     assert result.exit_code == 0, result.output
     out = json.loads(result.output.strip().splitlines()[-1])
     assert out["run"]["scored"] == 4 and out["shadowed"] == 4 and out["n"] == 0
