@@ -11,6 +11,7 @@ from verticals.apps.dashboard.state import plugin_registry
 from verticals.core.auth import Principal
 from verticals.core.db import session_scope
 from verticals.core.errors import VerticalsError
+from verticals.core.labeling.shadow import shadow_report_for
 from verticals.core.monitoring.alerts import acknowledge, list_alerts, list_deliveries
 from verticals.core.monitoring.service import (
     drift_histograms,
@@ -118,6 +119,20 @@ def _model(domain: str, model: str) -> None:
     if report.performance:
         st.caption("Performance (from labels; estimated from calibrated probabilities)")
         st.json(report.performance, expanded=False)
+    _shadow(domain, model)
+
+
+def _shadow(domain: str, model: str) -> None:
+    """One line when a challenger is staged: it against the champion on live traffic."""
+    plugins = plugin_registry()
+    source = plugins.domains[domain].shadow() if domain in plugins.domains else None
+    if source is None or model not in source.models:
+        return
+    try:
+        report = shadow_report_for(plugins, domain, model)
+    except VerticalsError:  # no staged challenger: the usual state
+        return
+    st.caption(report.summary())
 
 
 def render_operations(principal: Principal) -> None:

@@ -241,16 +241,6 @@ def _shadow(
         f"shadow ({run.total} in all) in {run.seconds:.2f}s"
     )
     report = shadow_report_for(plugins, domain, run.model, run.version)
-
-    def fmt(value: float | None) -> str:
-        return "-" if value is None else f"{value:.4f}"
-
-    console.print(
-        f"on {report.n} labelled subjects ({report.positives} {report.positive_label}, "
-        f"{report.unlabelled} unlabelled): challenger AP {fmt(report.challenger.average_precision)} "
-        f"AUC {fmt(report.challenger.roc_auc)}; champion AP "
-        f"{fmt(report.champion.average_precision)} AUC {fmt(report.champion.roc_auc)}"
-        + (f" ({report.note})" if report.note else "")
-    )
+    console.print(report.summary())
     if as_json:
         print(json.dumps({"run": run.model_dump(mode="json"), **report.model_dump(mode="json")}))

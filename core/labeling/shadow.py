@@ -109,6 +109,21 @@ class ShadowReport(BaseModel):
     last_served_at: datetime | None = None
     note: str = ""
 
+    def summary(self) -> str:
+        """One line for people: both models on the same labelled live subjects."""
+
+        def fmt(value: float | None) -> str:
+            return "-" if value is None else f"{value:.4f}"
+
+        line = (
+            f"shadow {self.version} vs {', '.join(self.champion_versions) or 'champion'} on "
+            f"{self.n} labelled live subjects ({self.positives} {self.positive_label}, "
+            f"{self.unlabelled} of {self.shadowed} shadowed unlabelled): AP "
+            f"{fmt(self.challenger.average_precision)} vs {fmt(self.champion.average_precision)}, "
+            f"ROC AUC {fmt(self.challenger.roc_auc)} vs {fmt(self.champion.roc_auc)}"
+        )
+        return line + (f" ({self.note})" if self.note else "")
+
 
 def source_for(plugins: Any, domain: str) -> ShadowSource:
     """The shadow source ``domain`` declares (NotFound for an unknown domain, InvalidInput for

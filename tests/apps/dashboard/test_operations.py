@@ -67,3 +67,54 @@ def test_a_domain_page_shows_its_open_alerts_in_one_line(app, pages, signed_in) 
     _run(app)
     (banner,) = app.warning
     assert "1 open model alert" in banner.value and "amount" in banner.value
+
+
+def test_a_staged_challenger_shows_its_shadow_comparison(app, pages, signed_in) -> None:
+    from datetime import timedelta
+
+    from verticals.core.labeling.shadow_tables import ShadowPredictionRow
+    from verticals.core.labeling.store import annotate, enqueue
+    from verticals.core.plugins import discover
+    from verticals.core.registry.store import production_version, register
+
+    discover().get("finance").ensure_production_model()
+    with session_scope() as session:
+        champion = production_version(session, "finance", "card-fraud-xgb")
+        register(
+            session,
+            domain="finance",
+            name="card-fraud-xgb",
+            version="challenger",
+            artifact_path=champion.artifact_path,
+            stage="staging",
+        )
+        later = utcnow() + timedelta(seconds=1)
+        for subject, score, served, label in [("a", 0.9, 0.2, "fraud"), ("b", 0.1, 0.8, "genuine")]:
+            session.add(
+                ShadowPredictionRow(
+                    domain="finance",
+                    model="card-fraud-xgb",
+                    version="challenger",
+                    subject=subject,
+                    score=score,
+                    champion_version=champion.version,
+                    champion_score=served,
+                    served_at=later,
+                )
+            )
+            item = enqueue(
+                session,
+                tenant="default",
+                domain="finance",
+                model="card-fraud-xgb",
+                subject=subject,
+                priority=0,
+            )
+            annotate(session, item, label, labeller="ana")
+    signed_in(app, "admin", "ops")
+    _run(app)
+    app._page_hash = pages(app)["operations"]
+    _run(app)
+    (line,) = [c.value for c in app.caption if c.value.startswith("shadow challenger vs")]
+    assert "on 2 labelled live subjects (1 fraud" in line
+    assert "ROC AUC 1.0000 vs 0.0000" in line
