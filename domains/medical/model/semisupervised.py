@@ -4,8 +4,9 @@ Each labelled step also draws ``ratio`` x its batch of unlabelled images:
 
 1. weak augmentation (flip, small shift) → the network's positive probability, no gradient;
 2. pseudo-labels for images whose confidence ``max(p, 1 - p)`` is at least ``threshold``,
-   **class-balanced**: each class keeps at most ``prior x unlabelled batch`` of them (the
-   labelled class prior), the most confident first, so the majority class cannot swamp;
+   **class-balanced**: the kept pseudo-labels follow the labelled class prior (each class at
+   most ``share x unlabelled batch``, and at most the prior's ratio to the other class's
+   confident images), the most confident first, so the majority class cannot swamp;
 3. strong augmentation (the training chain, then a wider affine, stronger intensity jitter
    and cutout) → BCE against the hard pseudo-labels, averaged over the whole unlabelled batch
    and added with weight ``weight`` (λ_u).
@@ -43,19 +44,24 @@ def select_pseudo_labels(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(indices kept, their 0/1 labels) for positive ``probabilities`` ``[B]``.
 
-    ``prior`` (the labelled positive share) caps positives at ``ceil(prior B)`` and negatives
-    at ``ceil((1 - prior) B)``, keeping the most confident; None keeps every confident image.
+    With ``prior`` (the labelled positive share) the kept pseudo-labels follow it: each class
+    keeps at most ``ceil(share B)``, and no more than the other class's confident images allow
+    at the prior's ratio (the most confident first). A batch where one class has no confident
+    image keeps none: the majority alone would only push the prior further. None keeps every
+    confident image.
     """
     labels = (probabilities >= 0.5).long()
     confidence = torch.maximum(probabilities, 1 - probabilities)
-    kept = []
-    for value, share in ((0, None if prior is None else 1 - prior), (1, prior)):
+    ranked = []
+    for value in (0, 1):
         idx = torch.nonzero((labels == value) & (confidence >= threshold)).reshape(-1)
-        if share is not None:
-            cap = math.ceil(share * len(probabilities))
-            idx = idx[torch.argsort(confidence[idx], descending=True, stable=True)[:cap]]
-        kept.append(idx)
-    index = torch.sort(torch.cat(kept)).values
+        ranked.append(idx[torch.argsort(confidence[idx], descending=True, stable=True)])
+    if prior is not None and 0 < prior < 1:
+        shares = (1 - prior, prior)
+        ranked = [ranked[c][: math.ceil(shares[c] * len(probabilities))] for c in (0, 1)]
+        total = min(len(ranked[c]) / shares[c] for c in (0, 1))  # kept at the prior's ratio
+        ranked = [ranked[c][: math.ceil(shares[c] * total - 1e-9)] for c in (0, 1)]
+    index = torch.sort(torch.cat(ranked)).values
     return index, labels[index]
 
 

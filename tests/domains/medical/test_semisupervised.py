@@ -20,13 +20,17 @@ def test_threshold_keeps_only_confident_images_both_ways():
     assert labels.tolist() == [1, 0, 1]
 
 
-def test_class_balance_caps_the_majority_at_its_prior_keeping_the_most_confident():
+def test_class_balance_keeps_the_labelled_prior_most_confident_first():
     probs = torch.tensor([0.96, 0.999, 0.97, 0.98, 0.995, 0.01, 0.5, 0.97])
-    index, labels = select_pseudo_labels(probs, 0.95, prior=0.25)  # cap: ceil(0.25 * 8) = 2
-    assert index.tolist() == [1, 4, 5]  # the two most confident positives, the negative
-    assert labels.tolist() == [1, 1, 0]
-    index, _ = select_pseudo_labels(probs, 0.95, prior=0.75)
-    assert len(index) == 7  # all 6 confident positives fit under ceil(0.75 * 8); 1 negative
+    # 6 confident positives, 1 confident negative; prior 0.25: positives capped at
+    # ceil(0.25 * 8) = 2, then 1 : 3 with the one negative -> the most confident positive
+    index, labels = select_pseudo_labels(probs, 0.95, prior=0.25)
+    assert index.tolist() == [1, 5] and labels.tolist() == [1, 0]
+    index, labels = select_pseudo_labels(probs, 0.95, prior=0.75)  # 3 : 1
+    assert index.tolist() == [1, 3, 4, 5] and labels.tolist() == [1, 1, 1, 0]
+    only_positives = torch.tensor([0.99, 0.98, 0.97, 0.4])
+    assert len(select_pseudo_labels(only_positives, 0.95, prior=0.75)[0]) == 0
+    assert len(select_pseudo_labels(only_positives, 0.95, prior=None)[0]) == 3
 
 
 def test_strong_augmentation_changes_images_and_stays_in_range():
