@@ -115,13 +115,14 @@ def _reviewed(
     latest: dict[str, int] = {}
     unreadable = 0
     for item in labels:  # oldest first: a newer label of the same study replaces it
-        label = item.label.strip()
-        if label not in spec.labels:
+        name = item.label.strip()
+        if name not in spec.labels:
             unreadable += 1
             continue
         latest.pop(item.subject, None)
-        latest[item.subject] = spec.labels.index(label)
-    found, missing = [], 0
+        latest[item.subject] = spec.labels.index(name)
+    found: list[tuple[np.ndarray, int]] = []
+    missing = 0
     for study_id, label in latest.items():
         row = session.get(StudyRow, study_id)
         image = files_from_row(row.storage_dir).image if row is not None else None
@@ -257,7 +258,7 @@ class MedicalRetrainRecipe(RetrainRecipe):
             "epochs_run": float(fit.result.epochs_run),
         }
         pseudo = ""
-        if fit.pseudo_labels is not None:
+        if fit.pseudo_labels is not None and data.unlabelled is not None:
             metrics.update({f"pseudo_labels_{k}": float(v) for k, v in fit.pseudo_labels.items()})
             used = {k: v for k, v in fit.pseudo_labels.items() if k != "unlabelled_seen"}
             pseudo = (
