@@ -68,6 +68,7 @@ class _Data:
     train: ImageSet  # MedMNIST train (+ older reviews)
     holdout: ImageSet  # MedMNIST val (+ newest reviews)
     unlabelled: np.ndarray | None
+    curated: int = 0  # the first ``curated`` holdout images: the val split, the gate's judge
 
 
 def _stratified(data: ImageSet, limit: int | None) -> ImageSet:
@@ -195,7 +196,7 @@ class MedicalRetrainRecipe(RetrainRecipe):
         reviews = f" + {len(older)} reviewed studies" if older else ""
         held = f" + the newest {len(newest)} reviewed studies" if newest else ""
         return TrainingSet(
-            data=_Data(spec, size, source, training, holdout, unlabelled),
+            data=_Data(spec, size, source, training, holdout, unlabelled, curated=len(val)),
             data_window=f"{source.name} train ({len(train)}){reviews}",
             holdout_window=f"{source.name} val ({len(val)}){held}",
             n_train=len(training),
@@ -295,11 +296,16 @@ class MedicalRetrainRecipe(RetrainRecipe):
         return classifier_from_version(version)
 
     def evaluate(self, model: Any, training: TrainingSet) -> float:
+        """ROC AUC on the curated val split only. The newest reviews are held out of training
+        but not trusted as the judge: a batch of wrong reviews large enough to dominate the
+        slice would otherwise poison the comparison too (measured: a challenger trained beside
+        300 flipped reviews was promoted when they were the newest)."""
         from verticals.domains.medical.model.metrics import roc_auc
 
         data: _Data = training.data
-        targets = (data.holdout.labels == data.spec.positive_index).astype(np.int64)
-        return roc_auc(targets, model.predict(data.holdout.images))
+        n = data.curated or len(data.holdout)
+        targets = (data.holdout.labels[:n] == data.spec.positive_index).astype(np.int64)
+        return roc_auc(targets, model.predict(data.holdout.images[:n]))
 
     def champion_notes(self, champion: ModelVersion, training: TrainingSet) -> list[str]:
         if "val splits pooled" in getattr(champion.card, "training_data", ""):

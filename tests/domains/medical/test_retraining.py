@@ -187,3 +187,16 @@ def test_cli_retrain_with_unlabelled_images_against_the_shipped_champion(db, tmp
         report["challenger_metric"],
         report["compressed"],
     )
+
+
+@pytest.mark.slow  # two short trainings on synthetic images
+def test_flipped_reviews_that_are_the_newest_do_not_judge(db, npz, dicom_factory):
+    """Wrong reviews that fill the held-back slice must not vouch for a challenger trained on
+    their older siblings: the gate's judge is the curated val split."""
+    settings = MedicalRetrainSettings(data=npz, epochs=3, compress=False, max_metric_drop=0.02)
+    recipe = MedicalRetrainRecipe(settings)
+    assert retrain(recipe, model="pneumonia").decision == "promoted"
+    _reviews(dicom_factory, 300, flip=True, seed=6)  # the newest reviews are all wrong
+    poisoned = retrain(recipe, model="pneumonia")
+    assert poisoned.lineage.detail["reviews_in_holdout"] == 60
+    assert poisoned.decision == "staged", poisoned.reason
