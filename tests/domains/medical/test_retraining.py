@@ -200,3 +200,4 @@ def test_flipped_reviews_that_are_the_newest_do_not_judge(db, npz, dicom_factory
     poisoned = retrain(recipe, model="pneumonia")
     assert poisoned.lineage.detail["reviews_in_holdout"] == 60
     assert poisoned.decision == "staged", poisoned.reason
+    print("\nROC AUC on val:", poisoned.champion_metric, poisoned.challenger_metric)
