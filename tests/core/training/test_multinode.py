@@ -89,6 +89,9 @@ def test_launch_function_forwards_the_rendezvous_and_a_worker_node_returns_none(
     assert seen == {"module": ENTRY_MODULE, "nproc": 1, "rendezvous": rdzv}
 
 
+# slow: two torchrun nodes rendezvousing on a loaded 2-core CI machine once took over the
+# 120 s limit (it passes in 20-40 s when the machine is not saturated); `make test-slow` runs it
+@pytest.mark.slow
 def test_two_nodes_converge_like_one_process(tmp_path):
     """Two torchrun nodes (node ranks 0 and 1, one worker each) meet at a c10d rendezvous on
     localhost and train together; the result matches the 1-process run, written once."""
