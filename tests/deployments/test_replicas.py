@@ -314,12 +314,28 @@ def test_rate_limit_budget_is_shared_by_the_replicas(cluster: Cluster) -> None:
     assert limit <= ok <= limit + refill, (ok, limited, elapsed)
 
 
-def test_acknowledged_requests_survive_a_replica_killed_mid_load(cluster: Cluster) -> None:
-    threads, seconds, kill_after = 8, 4.0, 1.5
+@dataclass
+class KilledLoad:
+    acknowledged: list  # the keys of the requests answered 200
+    before_kill: int
+    failed: int
+
+
+def _load_and_kill(
+    cluster: Cluster,
+    threads: int,
+    post: Callable[[httpx.Client, str, int, int], tuple[httpx.Response, object]],
+    *,
+    seconds: float = 4.0,
+    kill_after: float = 1.5,
+) -> KilledLoad:
+    """``threads`` clients alternate requests between a fresh replica and ``cluster.urls[1]``
+    for ``seconds``; the fresh one is killed with SIGKILL after ``kill_after``. ``post(client,
+    base_url, k, i)`` sends client ``k``'s ``i``-th request, returning the answer and its key."""
     survivor = cluster.urls[1]
     env = {**cluster.scratch.env, **NO_EVALUATOR, "VERTICALS_REDIS_URL": REDIS_URL}
     with launched_server(FACTORY, env, free_port(), ready=answers("/healthz")) as (victim, proc):
-        acknowledged: list[str] = []
+        acknowledged: list = []
         failed = [0]
         lock = threading.Lock()
         stop = time.monotonic() + seconds
@@ -329,17 +345,15 @@ def test_acknowledged_requests_survive_a_replica_killed_mid_load(cluster: Cluste
                 i = 0
                 while time.monotonic() < stop:
                     i += 1
-                    tid = f"kill-{k}-{i}"
-                    body = _tx(tid, f"kill-card-{k % 3}", f"kill-term-{i % 5}", 7 * i + k, 20.0)
                     try:
-                        answer = client.post((victim, survivor)[i % 2] + SCORE, json=body)
+                        answer, key = post(client, (victim, survivor)[i % 2], k, i)
                     except httpx.HTTPError:
                         with lock:
                             failed[0] += 1
                         continue
                     if answer.status_code == 200:
                         with lock:
-                            acknowledged.append(tid)
+                            acknowledged.append(key)
 
         workers = [threading.Thread(target=load, args=(k,)) for k in range(threads)]
         for worker in workers:
@@ -352,6 +366,16 @@ def test_acknowledged_requests_survive_a_replica_killed_mid_load(cluster: Cluste
             worker.join()
     assert before_kill > 0 and len(acknowledged) > before_kill
     assert failed[0] > 0  # the victim did go away mid-load
+    return KilledLoad(acknowledged, before_kill, failed[0])
+
+
+def test_acknowledged_requests_survive_a_replica_killed_mid_load(cluster: Cluster) -> None:
+    def post(client: httpx.Client, url: str, k: int, i: int) -> tuple[httpx.Response, object]:
+        tid = f"kill-{k}-{i}"
+        body = _tx(tid, f"kill-card-{k % 3}", f"kill-term-{i % 5}", 7 * i + k, 20.0)
+        return client.post(url + SCORE, json=body), tid
+
+    run = _load_and_kill(cluster, 8, post)
     with cluster.engine.connect() as connection:
         stored = {
             row[0]
@@ -361,10 +385,10 @@ def test_acknowledged_requests_survive_a_replica_killed_mid_load(cluster: Cluste
                 )
             )
         }
-    missing = sorted(set(acknowledged) - stored)
+    missing = sorted(set(run.acknowledged) - stored)
     print(
-        f"kill -9: {len(acknowledged)} acknowledged ({before_kill} before the kill), "
-        f"{failed[0]} failed, {len(stored)} stored, {len(missing)} missing"
+        f"kill -9: {len(run.acknowledged)} acknowledged ({run.before_kill} before the kill), "
+        f"{run.failed} failed, {len(stored)} stored, {len(missing)} missing"
     )
     assert not missing, f"{len(missing)} acknowledged transactions lost: {missing[:5]}"
 
@@ -462,54 +486,24 @@ def test_manufacturing_asset_reading_and_request_id_at_both_replicas_are_stored_
 
 
 def test_acknowledged_readings_survive_a_replica_killed_mid_load(cluster: Cluster) -> None:
-    threads, seconds, kill_after = 6, 4.0, 1.5
-    headers = cluster.scratch.headers
-    with httpx.Client(headers=headers, timeout=30.0) as client:
+    threads = 6
+    with httpx.Client(headers=cluster.scratch.headers, timeout=30.0) as client:
         for k in range(threads):
             answer = client.post(
                 cluster.urls[0] + MANUFACTURING + "/assets",
                 json={"asset_id": f"kill-engine-{k}", "kind": "turbofan"},
             )
             assert answer.status_code in (200, 201), answer.text
-    survivor = cluster.urls[1]
-    env = {**cluster.scratch.env, **NO_EVALUATOR, "VERTICALS_REDIS_URL": REDIS_URL}
-    with launched_server(FACTORY, env, free_port(), ready=answers("/healthz")) as (victim, proc):
-        acknowledged: list[tuple[str, int]] = []
-        failed = [0]
-        lock = threading.Lock()
-        stop = time.monotonic() + seconds
 
-        def load(k: int) -> None:
-            asset = f"kill-engine-{k}"
-            with httpx.Client(headers=headers, timeout=10.0) as client:
-                cycle = 0
-                while time.monotonic() < stop:
-                    cycle += 1
-                    target = (victim, survivor)[cycle % 2] + MANUFACTURING
-                    try:
-                        answer = client.post(
-                            f"{target}/assets/{asset}/readings",
-                            json={"readings": [_reading(cycle)]},
-                        )
-                    except httpx.HTTPError:
-                        with lock:
-                            failed[0] += 1
-                        continue
-                    if answer.status_code == 200:
-                        with lock:
-                            acknowledged.append((asset, cycle))
+    def post(client: httpx.Client, url: str, k: int, cycle: int) -> tuple[httpx.Response, object]:
+        asset = f"kill-engine-{k}"
+        answer = client.post(
+            f"{url}{MANUFACTURING}/assets/{asset}/readings",
+            json={"readings": [_reading(cycle)]},
+        )
+        return answer, (asset, cycle)
 
-        workers = [threading.Thread(target=load, args=(k,)) for k in range(threads)]
-        for worker in workers:
-            worker.start()
-        time.sleep(kill_after)
-        before_kill = len(acknowledged)
-        proc.kill()
-        proc.wait(timeout=10)
-        for worker in workers:
-            worker.join()
-    assert before_kill > 0 and len(acknowledged) > before_kill
-    assert failed[0] > 0  # the victim did go away mid-load
+    run = _load_and_kill(cluster, threads, post)
     with cluster.engine.connect() as connection:
         stored = {
             (asset, int(cycle))
@@ -521,10 +515,11 @@ def test_acknowledged_readings_survive_a_replica_killed_mid_load(cluster: Cluste
                 )
             )
         }
-    missing = sorted(set(acknowledged) - stored)
+    missing = sorted(set(run.acknowledged) - stored)
     print(
-        f"manufacturing kill -9: {len(acknowledged)} readings acknowledged ({before_kill} before "
-        f"the kill), {failed[0]} failed, {len(stored)} stored, {len(missing)} missing"
+        f"manufacturing kill -9: {len(run.acknowledged)} readings acknowledged "
+        f"({run.before_kill} before the kill), {run.failed} failed, {len(stored)} stored, "
+        f"{len(missing)} missing"
     )
     assert not missing, f"{len(missing)} acknowledged readings lost: {missing[:5]}"
 
