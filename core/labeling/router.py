@@ -201,15 +201,7 @@ def labels_router(spec: LabelingRoutes) -> APIRouter:
                     raise InvalidInput(
                         f"label {body.label!r} is not one of {list(allowed)}", {"field": "label"}
                     )
-                store.annotate(
-                    session,
-                    row,
-                    body.label,
-                    labeller=principal.name,
-                    role=principal.role,
-                    api_key_id=principal.key_id,
-                    note=body.note,
-                )
+                store.annotate_as(session, row, body.label, principal, note=body.note)
                 return LabelItemOut.of(row)
 
     @router.post(

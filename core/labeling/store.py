@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from verticals.core.auth import Principal
 from verticals.core.db.base import utcnow
 from verticals.core.errors import Conflict, NotFound
 from verticals.core.labeling.tables import LabelAnnotationRow, LabelItemRow
@@ -168,6 +169,28 @@ def annotate(
     else:
         item.status = "labelled"
     return annotation
+
+
+def annotate_as(
+    session: Session,
+    item: LabelItemRow,
+    label: str,
+    actor: Principal,
+    *,
+    note: str | None = None,
+    detail: dict[str, Any] | None = None,
+) -> LabelAnnotationRow:
+    """``actor``'s label, under their name, role and API key."""
+    return annotate(
+        session,
+        item,
+        label,
+        labeller=actor.name,
+        role=actor.role,
+        api_key_id=actor.key_id,
+        note=note,
+        detail=detail,
+    )
 
 
 def annotations_of(session: Session, item: LabelItemRow) -> list[LabelAnnotationRow]:

@@ -65,15 +65,7 @@ def _annotate(domain: str, viewer: Principal) -> OnLabel:
     def save(item: LabelItemOut, label: str, note: str | None) -> None:
         with session_scope() as session:
             row = store.get_item(session, item.id, tenant=viewer.tenant)
-            store.annotate(
-                session,
-                row,
-                label,
-                labeller=viewer.name,
-                role=viewer.role,
-                api_key_id=viewer.key_id,
-                note=note,
-            )
+            store.annotate_as(session, row, label, viewer, note=note)
 
     return save
 

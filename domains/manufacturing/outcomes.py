@@ -76,13 +76,11 @@ def record_outcome(
         )
     newest, older = items[0], items[1:]
     label = FAILED if body.failed else RAN_FINE
-    annotation = store.annotate(
+    annotation = store.annotate_as(
         session,
         newest,
         label,
-        labeller=actor.name,
-        role=actor.role,
-        api_key_id=actor.key_id,
+        actor,
         note=body.note,
         detail={"failure_modes": list(body.failure_modes)},
     )

@@ -364,13 +364,11 @@ class StudyService:
                 )
                 item = study_item(session, tenant=row.tenant, task=row.task, study_id=row.id)
             assert item is not None
-            annotation = store.annotate(
+            annotation = store.annotate_as(
                 session,
                 item,
                 label,
-                labeller=actor.name,
-                role=actor.role,
-                api_key_id=actor.key_id,
+                actor,
                 note=body.comment or None,
                 detail={"agrees": agrees, "model_version": row.model_version},
             )
