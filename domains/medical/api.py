@@ -16,7 +16,7 @@ from verticals.core.auth import Principal
 from verticals.core.labeling.router import LabelingRoutes, labels_router
 from verticals.core.serving.deps import audit_context, require_scope
 from verticals.core.serving.uploads import read_limited
-from verticals.domains.medical import model_api
+from verticals.domains.medical.queue import task_labels
 from verticals.domains.medical.schemas import (
     ReviewIn,
     ReviewOut,
@@ -129,18 +129,11 @@ def build_router(service_getter: Callable[[], StudyService]) -> APIRouter:
     def review_study(study_id: str, body: ReviewIn, principal: Writer) -> ReviewOut:
         return service().review(study_id, body, actor=principal)
 
-    tasks = model_api.tasks()
     router.include_router(
         labels_router(
             LabelingRoutes(
                 domain=DOMAIN,
-                labels={
-                    name: (
-                        task.positive_label,
-                        *(x for x in task.labels if x != task.positive_label),
-                    )
-                    for name, task in tasks.items()
-                },
+                labels=task_labels(),
                 read_scope=READ,
                 write_scope=WRITE,
             )

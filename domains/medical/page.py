@@ -98,14 +98,10 @@ def render_page(domain: MedicalDomain, viewer: Principal) -> None:
 def _render_queue(service: StudyService, viewer: Principal) -> None:
     """Core's labeling queue of every task: studies the models are least sure of first."""
     from verticals.core.labeling.widgets import render_labeling
-    from verticals.domains.medical import model_api
+    from verticals.domains.medical.queue import task_labels
     from verticals.domains.medical.schemas import ReviewIn
 
-    tasks = model_api.tasks()
-    labels = {
-        name: (task.positive_label, *(x for x in task.labels if x != task.positive_label))
-        for name, task in sorted(tasks.items())
-    }
+    labels = task_labels()
 
     def describe(item: Any) -> None:
         study = service.get(item.subject, tenant=viewer.tenant)

@@ -11,6 +11,16 @@ from verticals.core.labeling.strategies import doubt
 DOMAIN = "medical"
 
 
+def task_labels() -> dict[str, tuple[str, ...]]:
+    """Each task model's labels, the positive one first (the labeling queue's convention)."""
+    from verticals.domains.medical import model_api
+
+    return {
+        name: (task.positive_label, *(x for x in task.labels if x != task.positive_label))
+        for name, task in sorted(model_api.tasks().items())
+    }
+
+
 def review_priority(
     probability: float, threshold: float, *, in_scope: bool, ood_score: float | None
 ) -> tuple[float, str]:
